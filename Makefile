@@ -1,0 +1,81 @@
+# ctlua — build, run, test. `make run` and `make test` install what is missing first.
+
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BINDIR     = $(PREFIX)/bin
+SHAREDIR   = $(PREFIX)/share/ctlua
+
+CC        ?= cc
+PKGS       = lua5.4 libmnl libnetfilter_conntrack libuv
+# Recursively expanded on purpose: pkg-config runs after `deps` has installed it.
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=gnu11 -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+             -DCTLUA_LUADIR='"$(SHAREDIR)/lua"' -DCTLUA_SCRIPTDIR='"$(SHAREDIR)/scripts"'
+LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+SRCS       = $(wildcard src/*.c)
+OBJS       = $(SRCS:src/%.c=build/%.o)
+HDRS       = $(wildcard src/*.h)
+
+# Debian 12 packages: build, run, test.
+DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev libuv1-dev
+DEBS_RUN   = lua-cjson
+DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4
+
+.PHONY: all deps run demo test test-unit test-priv install uninstall clean
+
+all: ctlua tests/tgen tests/nlcapture
+
+ctlua: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+build/%.o: src/%.c $(HDRS) | build
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+build:
+	mkdir -p build
+
+tests/tgen: tests/tgen.c
+	$(CC) -O2 -Wall -Wextra -o $@ $<
+
+tests/nlcapture: tests/nlcapture.c
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+# Installs the Debian packages that are missing; a no-op when all are present.
+deps:
+	@missing=$$(for p in $(DEBS_BUILD) $(DEBS_RUN) $(DEBS_TEST); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: need root to install:" $$missing >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: deps
+	$(MAKE) --no-print-directory ctlua
+	./ctlua
+
+demo: deps
+	$(MAKE) --no-print-directory all
+	sh tests/demo.sh
+
+test: deps
+	$(MAKE) --no-print-directory all
+	prove -v -f tests/unit/*.t tests/priv/*.t
+
+test-unit: all
+	prove -f tests/unit/*.t
+
+install: ctlua
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/lua/ctlua $(DESTDIR)$(SHAREDIR)/scripts
+	install -m 755 ctlua $(DESTDIR)$(BINDIR)/ctlua
+	install -m 644 lua/ctlua.lua $(DESTDIR)$(SHAREDIR)/lua/
+	install -m 644 lua/ctlua/*.lua $(DESTDIR)$(SHAREDIR)/lua/ctlua/
+	install -m 644 scripts/*.lua $(DESTDIR)$(SHAREDIR)/scripts/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/ctlua
+	rm -rf $(DESTDIR)$(SHAREDIR)
+
+clean:
+	rm -rf build ctlua tests/tgen tests/nlcapture

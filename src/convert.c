@@ -1,0 +1,489 @@
+/* convert.c — conntrack and expectation objects into Lua tables.
+ *
+ * Driven by the field lists of fields.h. Runs inside a protected call (event.c), so
+ * raising on out-of-memory is safe. Key strings are C literals: Lua caches their
+ * interned strings by address, so setting a field costs no hashing of the key. */
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <libnetfilter_conntrack/linux_nfnetlink_conntrack.h>
+#include <lauxlib.h>
+#include "ctlua.h"
+#include "fields.h"
+
+enum kind {
+	F_EVENT, F_FAMILY, F_PROTO, F_U8, F_U16, F_U32, F_STATE, F_TUPLE, F_STATUS, F_STR,
+	F_LABELS, F_TSTAMP, F_TIME, F_PORTID, F_PROGNAME,
+	F_EXP_FAMILY, F_EXP_PROTO, F_EXP_PROTONUM, F_EXP_TUPLE, F_EXP_FLAGS, F_EXP_NAT,
+	T_SRC, T_DST, T_PORT, T_ICMP, T_U64, T_U16,
+};
+
+struct field { const char *name; enum kind kind; int attr; const char *doc; };
+struct tfield { const char *name; enum kind kind; int attr[2]; const char *doc; };
+
+#define FIELD(n, k, a, d) { #n, k, a, d },
+#define TFIELD(n, k, ao, ar, d) { #n, k, { ao, ar }, d },
+static const struct field ct_fields[] = { CT_FIELDS(FIELD) };
+static const struct field exp_fields[] = { EXP_FIELDS(FIELD) };
+static const struct tfield tuple_fields[] = { TUPLE_FIELDS(TFIELD) };
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *const ev_kind_name[EV_KINDS] = {
+	"new", "update", "destroy", "expect-new", "expect-destroy",
+};
+
+/* Names as libnetfilter_conntrack prints them, so ct.format() can reproduce conntrack. */
+static const char *const tcp_states[] = {
+	"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
+	"LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
+};
+static const char *const sctp_states[] = {
+	"NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "SHUTDOWN_SENT",
+	"SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED",
+};
+static const char *const dccp_states[] = {
+	"NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN", "CLOSEREQ", "CLOSING",
+	"TIMEWAIT", "IGNORE", "INVALID",
+};
+/* Bit i of the status word; names follow the kernel's IPS_* bits. */
+static const char *const status_bits[] = {
+	"expected", "seen_reply", "assured", "confirmed", "src_nat", "dst_nat",
+	"seq_adjust", "src_nat_done", "dst_nat_done", "dying", "fixed_timeout",
+	"template", "nat_clash", "helper", "offload", "hw_offload",
+};
+static const char *const exp_flag_bits[] = { "permanent", "inactive", "userspace" };
+
+static struct nfct_labelmap *labelmap;
+
+void convert_init(void)
+{
+	/* Missing connlabel.conf is normal: labels then show as bit numbers. */
+	labelmap = nfct_labelmap_new(NULL);
+}
+
+static const char *proto_name(unsigned p)
+{
+	switch (p) {
+	case IPPROTO_TCP: return "tcp";
+	case IPPROTO_UDP: return "udp";
+	case IPPROTO_ICMP: return "icmp";
+	case IPPROTO_ICMPV6: return "icmpv6";
+	case IPPROTO_SCTP: return "sctp";
+	case IPPROTO_DCCP: return "dccp";
+	case IPPROTO_GRE: return "gre";
+	case IPPROTO_UDPLITE: return "udplite";
+	}
+	return NULL;
+}
+
+static void push_proto(lua_State *L, unsigned p)
+{
+	const char *n = proto_name(p);
+	if (n)
+		lua_pushstring(L, n);
+	else
+		lua_pushfstring(L, "%d", (int)p);
+}
+
+static void push_family(lua_State *L, unsigned f)
+{
+	if (f == AF_INET)
+		lua_pushliteral(L, "ipv4");
+	else if (f == AF_INET6)
+		lua_pushliteral(L, "ipv6");
+	else
+		lua_pushfstring(L, "%d", (int)f);
+}
+
+static void push_set(lua_State *L, uint32_t bits, const char *const *names, unsigned n)
+{
+	lua_createtable(L, 0, 4);
+	for (unsigned i = 0; i < 32; i++) {
+		if (!(bits & (1u << i)))
+			continue;
+		if (i < n)
+			lua_pushstring(L, names[i]);
+		else
+			lua_pushfstring(L, "bit%d", (int)i);
+		lua_pushboolean(L, 1);
+		lua_rawset(L, -3);
+	}
+}
+
+/* Reply-direction ICMP type/code/id are kept by libnetfilter_conntrack but have no
+ * getter, so they are read straight from the message. */
+struct icmp_reply { int found; uint8_t type, code; uint16_t id; };
+
+static int icmp_proto_cb(const struct nlattr *a, void *data)
+{
+	struct icmp_reply *r = data;
+	switch (mnl_attr_get_type(a)) {
+	case CTA_PROTO_ICMP_TYPE: case CTA_PROTO_ICMPV6_TYPE:
+		if (mnl_attr_validate(a, MNL_TYPE_U8) == 0)
+			r->type = mnl_attr_get_u8(a), r->found = 1;
+		break;
+	case CTA_PROTO_ICMP_CODE: case CTA_PROTO_ICMPV6_CODE:
+		if (mnl_attr_validate(a, MNL_TYPE_U8) == 0)
+			r->code = mnl_attr_get_u8(a);
+		break;
+	case CTA_PROTO_ICMP_ID: case CTA_PROTO_ICMPV6_ID:
+		if (mnl_attr_validate(a, MNL_TYPE_U16) == 0)
+			r->id = ntohs(mnl_attr_get_u16(a));
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+static int icmp_tuple_cb(const struct nlattr *a, void *data)
+{
+	if (mnl_attr_get_type(a) == CTA_TUPLE_PROTO && mnl_attr_validate(a, MNL_TYPE_NESTED) == 0)
+		mnl_attr_parse_nested(a, icmp_proto_cb, data);
+	return MNL_CB_OK;
+}
+
+static int icmp_top_cb(const struct nlattr *a, void *data)
+{
+	if (mnl_attr_get_type(a) == CTA_TUPLE_REPLY && mnl_attr_validate(a, MNL_TYPE_NESTED) == 0)
+		mnl_attr_parse_nested(a, icmp_tuple_cb, data);
+	return MNL_CB_OK;
+}
+
+static void icmp_reply(const struct nlmsghdr *nlh, struct icmp_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (nlh)
+		mnl_attr_parse(nlh, sizeof(struct nfgenmsg), icmp_top_cb, r);
+}
+
+static void push_addr(lua_State *L, int family, const void *a)
+{
+	char buf[INET6_ADDRSTRLEN];
+	if (a && inet_ntop(family, a, buf, sizeof(buf)))
+		lua_pushstring(L, buf);
+	else
+		lua_pushliteral(L, "?");
+}
+
+/* Pushes one direction (0 orig, 1 reply) of ct as a tuple table. */
+static void push_tuple(lua_State *L, const struct nf_conntrack *ct, int dir,
+		       const struct nlmsghdr *nlh)
+{
+	unsigned family = nfct_get_attr_u8(ct, ATTR_L3PROTO);
+	unsigned proto = nfct_get_attr_u8(ct, ATTR_L4PROTO);
+	int icmp = proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
+	struct icmp_reply r = { 0 };
+	if (icmp && dir == 1)
+		icmp_reply(nlh, &r);
+
+	lua_createtable(L, 0, 6);
+	for (unsigned i = 0; i < NELEM(tuple_fields); i++) {
+		const struct tfield *f = &tuple_fields[i];
+		int attr = f->attr[dir];
+		switch (f->kind) {
+		case T_SRC: case T_DST: {
+			int dst = f->kind == T_DST;
+			int a = family == AF_INET6
+				? (dir ? ATTR_REPL_IPV6_SRC : ATTR_ORIG_IPV6_SRC) + dst
+				: (dir ? ATTR_REPL_IPV4_SRC : ATTR_ORIG_IPV4_SRC) + dst;
+			if (!nfct_attr_is_set(ct, a))
+				continue;
+			push_addr(L, family == AF_INET6 ? AF_INET6 : AF_INET, nfct_get_attr(ct, a));
+			break;
+		}
+		case T_PORT:
+			if (icmp || !nfct_attr_is_set(ct, attr))
+				continue;
+			lua_pushinteger(L, ntohs(nfct_get_attr_u16(ct, attr)));
+			break;
+		case T_ICMP:
+			if (!icmp)
+				continue;
+			if (dir == 0) {
+				static const int a[] = { ATTR_ICMP_TYPE, ATTR_ICMP_CODE, ATTR_ICMP_ID };
+				if (!nfct_attr_is_set(ct, a[attr]))
+					continue;
+				lua_pushinteger(L, attr == 2 ? ntohs(nfct_get_attr_u16(ct, a[attr]))
+							     : nfct_get_attr_u8(ct, a[attr]));
+			} else {
+				if (!r.found)
+					continue;
+				lua_pushinteger(L, attr == 0 ? r.type : attr == 1 ? r.code : r.id);
+			}
+			break;
+		case T_U64:
+			if (!nfct_attr_is_set(ct, attr))
+				continue;
+			lua_pushinteger(L, (lua_Integer)nfct_get_attr_u64(ct, attr));
+			break;
+		case T_U16:
+			if (!nfct_attr_is_set(ct, attr))
+				continue;
+			lua_pushinteger(L, nfct_get_attr_u16(ct, attr));
+			break;
+		default:
+			continue;
+		}
+		lua_setfield(L, -2, f->name);
+	}
+}
+
+/* One-entry cache: a sweep deleting many entries makes many events of one portid. */
+static void push_progname(lua_State *L, uint32_t portid)
+{
+	static uint32_t last_pid;
+	static char last_name[64];
+	if (portid != last_pid) {
+		char path[64];
+		last_name[0] = 0;
+		snprintf(path, sizeof(path), "/proc/%u/comm", portid);
+		FILE *f = fopen(path, "re");
+		if (f) {
+			if (fgets(last_name, sizeof(last_name), f))
+				last_name[strcspn(last_name, "\n")] = 0;
+			fclose(f);
+		}
+		last_pid = portid;
+	}
+	if (last_name[0])
+		lua_pushstring(L, last_name);
+	else
+		lua_pushnil(L);
+}
+
+/* Fields common to both event kinds; returns 0 when the field was not pushed. */
+static int push_common(lua_State *L, const struct field *f, const struct nlmsghdr *nlh,
+		       enum ev_kind kind, double now)
+{
+	switch (f->kind) {
+	case F_EVENT:
+		lua_pushstring(L, ev_kind_name[kind]);
+		return 1;
+	case F_TIME:
+		lua_pushnumber(L, now);
+		return 1;
+	case F_PORTID:
+		if (!nlh || nlh->nlmsg_pid == 0)
+			return 0;
+		lua_pushinteger(L, nlh->nlmsg_pid);
+		return 1;
+	case F_PROGNAME:
+		if (!nlh || nlh->nlmsg_pid == 0)
+			return 0;
+		push_progname(L, nlh->nlmsg_pid);
+		return !lua_isnil(L, -1) || (lua_pop(L, 1), 0);
+	default:
+		return 0;
+	}
+}
+
+void convert_ct(lua_State *L, const struct nlmsghdr *nlh, const struct nf_conntrack *ct,
+		enum ev_kind kind, double now)
+{
+	lua_createtable(L, 0, 16);
+	for (unsigned i = 0; i < NELEM(ct_fields); i++) {
+		const struct field *f = &ct_fields[i];
+		int a = f->attr;
+		switch (f->kind) {
+		case F_FAMILY:
+			push_family(L, nfct_get_attr_u8(ct, ATTR_L3PROTO));
+			break;
+		case F_PROTO:
+			if (!nfct_attr_is_set(ct, a))
+				continue;
+			push_proto(L, nfct_get_attr_u8(ct, a));
+			break;
+		case F_U8:
+			if (!nfct_attr_is_set(ct, a))
+				continue;
+			lua_pushinteger(L, nfct_get_attr_u8(ct, a));
+			break;
+		case F_U16:
+			if (!nfct_attr_is_set(ct, a))
+				continue;
+			lua_pushinteger(L, nfct_get_attr_u16(ct, a));
+			break;
+		case F_U32:
+			if (!nfct_attr_is_set(ct, a))
+				continue;
+			lua_pushinteger(L, nfct_get_attr_u32(ct, a));
+			break;
+		case F_STR:
+			if (!nfct_attr_is_set(ct, a))
+				continue;
+			lua_pushstring(L, nfct_get_attr(ct, a));
+			break;
+		case F_STATE: {
+			const char *s = NULL;
+			unsigned v;
+			if (nfct_attr_is_set(ct, ATTR_TCP_STATE)) {
+				v = nfct_get_attr_u8(ct, ATTR_TCP_STATE);
+				s = v < NELEM(tcp_states) ? tcp_states[v] : "UNKNOWN";
+			} else if (nfct_attr_is_set(ct, ATTR_SCTP_STATE)) {
+				v = nfct_get_attr_u8(ct, ATTR_SCTP_STATE);
+				s = v < NELEM(sctp_states) ? sctp_states[v] : "UNKNOWN";
+			} else if (nfct_attr_is_set(ct, ATTR_DCCP_STATE)) {
+				v = nfct_get_attr_u8(ct, ATTR_DCCP_STATE);
+				s = v < NELEM(dccp_states) ? dccp_states[v] : "UNKNOWN";
+			}
+			if (!s)
+				continue;
+			lua_pushstring(L, s);
+			break;
+		}
+		case F_TUPLE:
+			push_tuple(L, ct, a, nlh);
+			break;
+		case F_STATUS:
+			if (!nfct_attr_is_set(ct, a))
+				continue;
+			push_set(L, nfct_get_attr_u32(ct, a), status_bits, NELEM(status_bits));
+			break;
+		case F_LABELS: {
+			const struct nfct_bitmask *b = nfct_get_attr(ct, a);
+			if (!nfct_attr_is_set(ct, a) || !b)
+				continue;
+			lua_createtable(L, 0, 2);
+			unsigned max = nfct_bitmask_maxbit(b);
+			for (unsigned bit = 0; bit <= max; bit++) {
+				if (!nfct_bitmask_test_bit(b, bit))
+					continue;
+				const char *n = labelmap ? nfct_labelmap_get_name(labelmap, bit) : NULL;
+				if (n && *n)
+					lua_pushstring(L, n);
+				else
+					lua_pushfstring(L, "%d", (int)bit);
+				lua_pushboolean(L, 1);
+				lua_rawset(L, -3);
+			}
+			break;
+		}
+		case F_TSTAMP:
+			if (!nfct_attr_is_set(ct, a))
+				continue;
+			lua_pushnumber(L, (double)nfct_get_attr_u64(ct, a) / 1e9);
+			break;
+		default:
+			if (!push_common(L, f, nlh, kind, now))
+				continue;
+		}
+		lua_setfield(L, -2, f->name);
+	}
+}
+
+/* An expectation's tuples are conntrack objects holding their orig direction. */
+void convert_exp(lua_State *L, const struct nlmsghdr *nlh, const struct nf_expect *exp,
+		 enum ev_kind kind, double now)
+{
+	const struct nf_conntrack *expected = nfexp_attr_is_set(exp, ATTR_EXP_EXPECTED)
+		? nfexp_get_attr(exp, ATTR_EXP_EXPECTED) : NULL;
+	lua_createtable(L, 0, 14);
+	for (unsigned i = 0; i < NELEM(exp_fields); i++) {
+		const struct field *f = &exp_fields[i];
+		int a = f->attr;
+		switch (f->kind) {
+		case F_EXP_FAMILY:
+			if (!expected)
+				continue;
+			push_family(L, nfct_get_attr_u8(expected, ATTR_L3PROTO));
+			break;
+		case F_EXP_PROTO:
+		case F_EXP_PROTONUM:
+			if (!expected || !nfct_attr_is_set(expected, ATTR_L4PROTO))
+				continue;
+			if (f->kind == F_EXP_PROTO)
+				push_proto(L, nfct_get_attr_u8(expected, ATTR_L4PROTO));
+			else
+				lua_pushinteger(L, nfct_get_attr_u8(expected, ATTR_L4PROTO));
+			break;
+		case F_U16:
+			if (!nfexp_attr_is_set(exp, a))
+				continue;
+			lua_pushinteger(L, nfexp_get_attr_u16(exp, a));
+			break;
+		case F_U32:
+			if (!nfexp_attr_is_set(exp, a))
+				continue;
+			lua_pushinteger(L, nfexp_get_attr_u32(exp, a));
+			break;
+		case F_STR: {
+			const char *s = nfexp_attr_is_set(exp, a) ? nfexp_get_attr(exp, a) : NULL;
+			if (!s || !*s)
+				continue;
+			lua_pushstring(L, s);
+			break;
+		}
+		case F_EXP_TUPLE: {
+			if (!nfexp_attr_is_set(exp, a))
+				continue;
+			const struct nf_conntrack *t = nfexp_get_attr(exp, a);
+			push_tuple(L, t, 0, NULL);
+			if (a == ATTR_EXP_MASTER && nfct_attr_is_set(t, ATTR_L4PROTO)) {
+				push_proto(L, nfct_get_attr_u8(t, ATTR_L4PROTO));
+				lua_setfield(L, -2, "proto");
+				lua_pushinteger(L, nfct_get_attr_u8(t, ATTR_L4PROTO));
+				lua_setfield(L, -2, "protonum");
+			}
+			break;
+		}
+		case F_EXP_FLAGS:
+			push_set(L, nfexp_attr_is_set(exp, a) ? nfexp_get_attr_u32(exp, a) : 0,
+				 exp_flag_bits, NELEM(exp_flag_bits));
+			break;
+		case F_EXP_NAT:
+			if (!nfexp_attr_is_set(exp, a))
+				continue;
+			push_tuple(L, nfexp_get_attr(exp, a), 0, NULL);
+			if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_DIR)) {
+				lua_pushstring(L, nfexp_get_attr_u32(exp, ATTR_EXP_NAT_DIR) ? "reply" : "orig");
+				lua_setfield(L, -2, "dir");
+			}
+			break;
+		default:
+			if (!push_common(L, f, nlh, kind, now))
+				continue;
+		}
+		lua_setfield(L, -2, f->name);
+	}
+}
+
+static void push_list(lua_State *L, const char *key, const struct field *fs, unsigned n)
+{
+	lua_createtable(L, (int)n, 0);
+	for (unsigned i = 0; i < n; i++) {
+		lua_pushstring(L, fs[i].name);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, key);
+}
+
+/* core.fields() -> { conntrack = {names}, expect = {names}, tuple = {names} } */
+void convert_push_fields(lua_State *L)
+{
+	lua_createtable(L, 0, 3);
+	push_list(L, "conntrack", ct_fields, NELEM(ct_fields));
+	push_list(L, "expect", exp_fields, NELEM(exp_fields));
+	lua_createtable(L, (int)NELEM(tuple_fields), 0);
+	for (unsigned i = 0; i < NELEM(tuple_fields); i++) {
+		lua_pushstring(L, tuple_fields[i].name);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "tuple");
+}
+
+/* `ctlua --fields`: the README's field reference, generated from the same lists. */
+void convert_print_fields(void)
+{
+	printf("Conntrack events (`new`, `update`, `destroy`):\n\n| field | meaning |\n|---|---|\n");
+	for (unsigned i = 0; i < NELEM(ct_fields); i++)
+		printf("| `%s` | %s |\n", ct_fields[i].name, ct_fields[i].doc);
+	printf("\nTuple fields (`orig`, `reply`, and the tuples of expectations):\n\n| field | meaning |\n|---|---|\n");
+	for (unsigned i = 0; i < NELEM(tuple_fields); i++)
+		printf("| `%s` | %s |\n", tuple_fields[i].name, tuple_fields[i].doc);
+	printf("\nExpectation events (`expect-new`, `expect-destroy`):\n\n| field | meaning |\n|---|---|\n");
+	for (unsigned i = 0; i < NELEM(exp_fields); i++)
+		printf("| `%s` | %s |\n", exp_fields[i].name, exp_fields[i].doc);
+}

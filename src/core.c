@@ -1,0 +1,140 @@
+/* core.c — the C core as one table handed to the Lua runtime (lua/ctlua.lua).
+ *
+ * The one place that registers every C module. Scripts never see this table: the
+ * runtime keeps it as an upvalue and exposes only the public `ctlua` API. */
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <lauxlib.h>
+#include "ctlua.h"
+
+double core_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void core_stop(void)
+{
+	if (!G.stopping) {
+		G.stopping = 1;
+		uv_stop(G.loop);
+	}
+}
+
+/* core.now() -> wall-clock seconds (float) */
+static int core_lnow(lua_State *L)
+{
+	lua_pushnumber(L, core_now());
+	return 1;
+}
+
+/* core.stop() -> nothing; leaves the loop after the current callback */
+static int core_lstop(lua_State *L)
+{
+	(void)L;
+	core_stop();
+	return 0;
+}
+
+/* core.stats() -> { events = {new=, update=, ...}, overruns, parse_errors, ... } */
+static int core_stats(lua_State *L)
+{
+	lua_createtable(L, 0, 8);
+	lua_createtable(L, 0, EV_KINDS);
+	for (int i = 0; i < EV_KINDS; i++) {
+		lua_pushinteger(L, (lua_Integer)G.stats.events[i]);
+		lua_setfield(L, -2, ev_kind_name[i]);
+	}
+	lua_setfield(L, -2, "events");
+#define STAT(n) lua_pushinteger(L, (lua_Integer)G.stats.n), lua_setfield(L, -2, #n)
+	STAT(overruns);
+	STAT(parse_errors);
+	STAT(timer_errors);
+	STAT(batches);
+#undef STAT
+	lua_pushinteger(L, rcvbuf_size());
+	lua_setfield(L, -2, "rcvbuf");
+	return 1;
+}
+
+/* core.hooks(t) -> nothing; t = { dispatch = fn(ev), overrun = fn(n), ... } */
+static int core_hooks(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "dispatch");
+	luaL_argcheck(L, lua_isfunction(L, -1), 1, "hooks.dispatch must be a function");
+	G.dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pushvalue(L, 1);
+	G.hooks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	return 0;
+}
+
+/* core.fields() -> { conntrack = {...}, tuple = {...}, expect = {...} } (fields.h) */
+static int core_fields(lua_State *L)
+{
+	convert_push_fields(L);
+	return 1;
+}
+
+/* core.addr(text) -> family ("ipv4"|"ipv6"), canonical text, raw bytes | nil */
+static int core_addr(lua_State *L)
+{
+	const char *s = luaL_checkstring(L, 1);
+	unsigned char b[16];
+	char out[INET6_ADDRSTRLEN];
+	int fam = strchr(s, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(fam, s, b) != 1)
+		return 0;
+	inet_ntop(fam, b, out, sizeof(out));
+	lua_pushstring(L, fam == AF_INET ? "ipv4" : "ipv6");
+	lua_pushstring(L, out);
+	lua_pushlstring(L, (const char *)b, fam == AF_INET ? 4 : 16);
+	return 3;
+}
+
+/* core.addr_in(text, netbytes, bits) -> boolean: is address text inside the prefix */
+static int core_addr_in(lua_State *L)
+{
+	const char *s = luaL_checkstring(L, 1);
+	size_t nl;
+	const unsigned char *net = (const unsigned char *)luaL_checklstring(L, 2, &nl);
+	lua_Integer bits = luaL_checkinteger(L, 3);
+	unsigned char b[16];
+	int fam = nl == 16 ? AF_INET6 : AF_INET;
+	if (inet_pton(fam, s, b) != 1 || bits < 0 || bits > (lua_Integer)nl * 8) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	int full = (int)bits / 8, rest = (int)bits % 8;
+	int ok = memcmp(b, net, (size_t)full) == 0;
+	if (ok && rest) {
+		unsigned char m = (unsigned char)(0xff << (8 - rest));
+		ok = (b[full] & m) == (net[full] & m);
+	}
+	lua_pushboolean(L, ok);
+	return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+	{ "now", core_lnow },
+	{ "stop", core_lstop },
+	{ "stats", core_stats },
+	{ "hooks", core_hooks },
+	{ "fields", core_fields },
+	{ "addr", core_addr },
+	{ "addr_in", core_addr_in },
+	{ NULL, NULL },
+};
+
+/* Pushes the core table with every C module registered into it. */
+int core_open(lua_State *L)
+{
+	luaL_newlib(L, core_funcs);
+	event_register(L);
+	timer_register(L);
+	lua_pushliteral(L, CTLUA_VERSION);
+	lua_setfield(L, -2, "version");
+	return 1;
+}

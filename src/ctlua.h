@@ -1,0 +1,68 @@
+/* ctlua — shared declarations of the C core. */
+#ifndef CTLUA_H
+#define CTLUA_H
+
+#include <stdint.h>
+#include <lua.h>
+#include <uv.h>
+
+#define CTLUA_VERSION "0.1.0"
+
+/* Event kinds, in the order of the netlink groups they come from. */
+enum ev_kind { EV_NEW, EV_UPDATE, EV_DESTROY, EV_EXP_NEW, EV_EXP_DESTROY, EV_KINDS };
+extern const char *const ev_kind_name[EV_KINDS];
+
+/* Counters kept by the C core; the Lua runtime adds its own (handler errors). */
+struct ctlua_stats {
+	uint64_t events[EV_KINDS];
+	uint64_t overruns;
+	uint64_t parse_errors;
+	uint64_t timer_errors;
+	uint64_t batches;
+};
+
+/* The one process-wide context: one loop, one Lua state. */
+struct ctlua {
+	uv_loop_t *loop;
+	lua_State *L;
+	int verbose;
+	int stopping;              /* ct.stop() or a signal: leave the loop */
+	int hooks_ref;             /* registry ref of the runtime's hook table */
+	int dispatch_ref;          /* registry ref of hooks.dispatch (hot path) */
+	struct ctlua_stats stats;
+};
+extern struct ctlua G;
+
+/* call.c: the one protected-call helper for every call from C into Lua. */
+int call_protected(lua_State *L, int nargs, int nresults);
+void call_report(lua_State *L, const char *what);
+int call_hook(const char *name, int nargs, int nresults);
+
+/* event.c: the event socket. */
+int event_open(int bufsize);
+int event_from_file(const char *path);
+void event_close(void);
+int rcvbuf_size(void);
+
+/* convert.c: netlink conntrack objects into Lua tables, from one field list. */
+struct nf_conntrack;
+struct nf_expect;
+struct nlmsghdr;
+void convert_init(void);
+void convert_ct(lua_State *L, const struct nlmsghdr *nlh, const struct nf_conntrack *ct,
+		enum ev_kind kind, double now);
+void convert_exp(lua_State *L, const struct nlmsghdr *nlh, const struct nf_expect *exp,
+		 enum ev_kind kind, double now);
+void convert_push_fields(lua_State *L);
+void convert_print_fields(void);
+
+/* core.c: registers every C module into the table the runtime receives. */
+int core_open(lua_State *L);
+void core_stop(void);
+double core_now(void);
+
+/* Per-module registration, each at the end of its own file. */
+void event_register(lua_State *L);
+void timer_register(lua_State *L);
+
+#endif

@@ -1,0 +1,309 @@
+/* main.c — command line, startup, the loop, shutdown.
+ *
+ * Fatal at startup, survive at runtime: a script that fails to load exits 1 naming
+ * file:line; once the loop runs, errors are reported and counted by their callers. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "ctlua.h"
+
+#ifndef CTLUA_LUADIR
+#define CTLUA_LUADIR "/usr/local/share/ctlua/lua"
+#endif
+#ifndef CTLUA_SCRIPTDIR
+#define CTLUA_SCRIPTDIR "/usr/local/share/ctlua/scripts"
+#endif
+
+enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_SYSTEM = 3 };
+#define DEFAULT_BUFSIZE (16 * 1024 * 1024)
+
+struct ctlua G = { .hooks_ref = LUA_NOREF, .dispatch_ref = LUA_NOREF };
+
+static char luadir[PATH_MAX], scriptdir[PATH_MAX];
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: ctlua [OPTIONS] [SCRIPT ...] [-- SCRIPT-ARGS ...]\n"
+"Run Lua scripts on the kernel's conntrack and expectation events.\n"
+"With no SCRIPT and no -e, runs the default script log.lua (conntrack -E output).\n\n"
+"  -e CODE                 run CODE as a script chunk (repeatable, after the files)\n"
+"  -b, --buffer-size BYTES receive buffer of the event socket (K/M/G suffixes;\n"
+"                          default 16M, forced past rmem_max as root)\n"
+"      --check             compile the scripts, report errors, exit 0/1\n"
+"      --fields            print the event field reference (Markdown) and exit\n"
+"      --netlink-file FILE deliver canned netlink messages from FILE instead of\n"
+"                          the kernel (FILE - is stdin), then exit\n"
+"  -v, --verbose           diagnostics on stderr\n"
+"  -h, --help              this help\n"
+"  -V, --version           print the version\n\n"
+"Exit status: 0 clean stop, 1 script error at load time, 2 usage error,\n"
+"3 system error (no permission, netlink unavailable).\n");
+}
+
+static void die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ctlua: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'ctlua --help'.\n");
+	exit(EXIT_USAGE);
+}
+
+static long long parse_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || v <= 0)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10, end++; break;
+	case 'm': case 'M': v <<= 20, end++; break;
+	case 'g': case 'G': v <<= 30, end++; break;
+	}
+	if (*end || v > INT_MAX / 2)
+		return -1;
+	return v;
+}
+
+/* Finds lua/ and scripts/: beside the binary in a source tree, else installed. */
+static void find_dirs(void)
+{
+	char exe[PATH_MAX], probe[PATH_MAX + 32];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		const char *dir = dirname(exe);
+		snprintf(probe, sizeof(probe), "%s/lua/ctlua.lua", dir);
+		if (access(probe, R_OK) == 0) {
+			snprintf(luadir, sizeof(luadir), "%s/lua", dir);
+			snprintf(scriptdir, sizeof(scriptdir), "%s/scripts", dir);
+			return;
+		}
+	}
+	snprintf(luadir, sizeof(luadir), "%s", CTLUA_LUADIR);
+	snprintf(scriptdir, sizeof(scriptdir), "%s", CTLUA_SCRIPTDIR);
+}
+
+/* Loads lua/ctlua.lua with the core table; it becomes require "ctlua" and global ct. */
+static void load_runtime(lua_State *L)
+{
+	luaL_openlibs(L);
+	lua_getglobal(L, "package");
+	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", luadir, luadir);
+	lua_getfield(L, -2, "path");
+	lua_concat(L, 2);
+	lua_setfield(L, -2, "path");
+	lua_pop(L, 1);
+
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/ctlua.lua", luadir);
+	if (luaL_loadfile(L, path) != LUA_OK) {
+		fprintf(stderr, "ctlua: cannot load the runtime: %s\n", lua_tostring(L, -1));
+		exit(EXIT_SYSTEM);
+	}
+	core_open(L);
+	if (call_protected(L, 1, 1) != LUA_OK) {
+		fprintf(stderr, "ctlua: runtime failed: %s\n", lua_tostring(L, -1));
+		exit(EXIT_SYSTEM);
+	}
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+	lua_pushvalue(L, -2);
+	lua_setfield(L, -2, "ctlua");
+	lua_pop(L, 1);
+	lua_setglobal(L, "ct");
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	(void)h;
+	if (G.verbose)
+		fprintf(stderr, "ctlua: signal %d, stopping\n", sig);
+	core_stop();
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	/* Everything after the first "--" belongs to the scripts. */
+	int nopt = argc;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			nopt = i;
+			break;
+		}
+	char **sargv = argv + (nopt < argc ? nopt + 1 : argc);
+	int sargc = argc - (nopt < argc ? nopt + 1 : argc);
+
+	static const struct option longopts[] = {
+		{ "buffer-size", required_argument, NULL, 'b' },
+		{ "check", no_argument, NULL, 'c' },
+		{ "fields", no_argument, NULL, 'F' },
+		{ "netlink-file", required_argument, NULL, 'N' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char **chunks = calloc((size_t)argc, sizeof(*chunks));
+	int nchunks = 0, check = 0;
+	long long bufsize = DEFAULT_BUFSIZE;
+	const char *nlfile = NULL;
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(nopt, argv, "e:b:vhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'e': chunks[nchunks++] = optarg; break;
+		case 'b':
+			if ((bufsize = parse_size(optarg)) < 0)
+				die_usage("bad buffer size '%s'", optarg);
+			break;
+		case 'c': check = 1; break;
+		case 'F': convert_print_fields(); return 0;
+		case 'N': nlfile = optarg; break;
+		case 'v': G.verbose++; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("ctlua %s (%s)\n", CTLUA_VERSION, LUA_RELEASE); return 0;
+		default:
+			die_usage("bad option '%s'", argv[optind - 1]);
+		}
+	}
+	char **scripts = argv + optind;
+	int nscripts = nopt - optind;
+
+	find_dirs();
+	char defscript[PATH_MAX + 16];
+	if (nscripts == 0 && nchunks == 0) {
+		snprintf(defscript, sizeof(defscript), "%s/log.lua", scriptdir);
+		static char *one[1];
+		one[0] = defscript;
+		scripts = one;
+		nscripts = 1;
+	}
+
+	G.loop = uv_default_loop();
+	G.L = luaL_newstate();
+	if (!G.L) {
+		fprintf(stderr, "ctlua: out of memory\n");
+		return EXIT_SYSTEM;
+	}
+	lua_State *L = G.L;
+	convert_init();
+	load_runtime(L);
+
+	/* arg[0] is the first script, arg[1..] the script arguments (as lua(1) does). */
+	lua_createtable(L, sargc, 1);
+	lua_pushstring(L, nscripts ? scripts[0] : "-e");
+	lua_rawseti(L, -2, 0);
+	for (int i = 0; i < sargc; i++) {
+		lua_pushstring(L, sargv[i]);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setglobal(L, "arg");
+
+	if (check) {
+		int bad = 0;
+		for (int i = 0; i < nscripts; i++) {
+			if (luaL_loadfile(L, scripts[i]) != LUA_OK) {
+				fprintf(stderr, "ctlua: %s\n", lua_tostring(L, -1));
+				bad = 1;
+			} else if (G.verbose)
+				fprintf(stderr, "ctlua: %s: OK\n", scripts[i]);
+			lua_pop(L, 1);
+		}
+		for (int i = 0; i < nchunks; i++) {
+			if (luaL_loadbuffer(L, chunks[i], strlen(chunks[i]), "=(command line)") != LUA_OK) {
+				fprintf(stderr, "ctlua: %s\n", lua_tostring(L, -1));
+				bad = 1;
+			}
+			lua_pop(L, 1);
+		}
+		lua_close(L);
+		return bad ? EXIT_SCRIPT : 0;
+	}
+
+	if (nlfile) {
+		int rc = event_from_file(nlfile);
+		if (rc < 0) {
+			fprintf(stderr, "ctlua: cannot read %s: %s\n", nlfile, strerror(-rc));
+			return EXIT_SYSTEM;
+		}
+	} else {
+		int rc = event_open((int)bufsize);
+		if (rc < 0) {
+			fprintf(stderr, "ctlua: cannot open the conntrack netlink socket: %s\n", strerror(-rc));
+			return EXIT_SYSTEM;
+		}
+		if (G.verbose)
+			fprintf(stderr, "ctlua: event socket receive buffer: %d bytes (asked %lld)\n",
+				rcvbuf_size(), bufsize);
+	}
+
+	uv_signal_t sigint, sigterm;
+	uv_signal_init(G.loop, &sigint);
+	uv_signal_init(G.loop, &sigterm);
+	uv_signal_start(&sigint, on_signal, SIGINT);
+	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	uv_unref((uv_handle_t *)&sigint);
+	uv_unref((uv_handle_t *)&sigterm);
+
+	/* Scripts run in order; each gets the script arguments as `...`. */
+	for (int i = 0; i < nscripts + nchunks && !G.stopping; i++) {
+		int st = i < nscripts
+			? luaL_loadfile(L, scripts[i])
+			: luaL_loadbuffer(L, chunks[i - nscripts], strlen(chunks[i - nscripts]), "=(command line)");
+		if (st == LUA_OK) {
+			luaL_checkstack(L, sargc, "too many script arguments");
+			for (int a = 0; a < sargc; a++)
+				lua_pushstring(L, sargv[a]);
+			st = call_protected(L, sargc, 0);
+		}
+		if (st != LUA_OK) {
+			fprintf(stderr, "ctlua: %s\n", lua_tostring(L, -1));
+			return EXIT_SCRIPT;
+		}
+	}
+
+	int status = 0;
+	if (!G.stopping) {
+		lua_pushboolean(L, nlfile != NULL);
+		if (call_hook("start", 1, 3) != LUA_OK) {
+			fprintf(stderr, "ctlua: start failed: %s\n", lua_tostring(L, -1));
+			return EXIT_SYSTEM;
+		}
+		if (lua_isnil(L, -3)) {
+			int code = (int)lua_tointeger(L, -1);
+			fprintf(stderr, "ctlua: cannot subscribe to conntrack events: %s%s\n",
+				lua_tostring(L, -2), code == EPERM ? " (need CAP_NET_ADMIN)" : "");
+			return EXIT_SYSTEM;
+		}
+		lua_pop(L, 3);
+		uv_run(G.loop, UV_RUN_DEFAULT);
+	}
+
+	G.stopping = 1;
+	if (call_hook("finish", 0, 0) != LUA_OK)
+		call_report(L, "stop handlers");
+	event_close();
+	lua_close(L);
+	uv_walk(G.loop, close_walk, NULL);
+	uv_run(G.loop, UV_RUN_DEFAULT);
+	uv_loop_close(G.loop);
+	free(chunks);
+	fflush(stdout);
+	return status;
+}
