@@ -22,7 +22,7 @@ DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack
 DEBS_RUN   = lua-cjson
 DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4
 
-.PHONY: all deps run demo test test-unit test-priv install uninstall clean
+.PHONY: all deps run demo test test-unit install uninstall clean FORCE
 
 all: ctlua tests/tgen tests/nlcapture
 
@@ -31,6 +31,11 @@ ctlua: $(OBJS)
 
 build/%.o: src/%.c $(HDRS) | build
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# main.c has the install paths compiled in: rebuild it when PREFIX changes.
+build/main.o: build/prefix
+build/prefix: FORCE | build
+	@echo '$(SHAREDIR)' | cmp -s - $@ || echo '$(SHAREDIR)' > $@
 
 build:
 	mkdir -p build
