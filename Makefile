@@ -22,7 +22,7 @@ DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack
 DEBS_RUN   = lua-cjson
 DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4
 
-.PHONY: all deps run demo test test-unit install uninstall clean FORCE
+.PHONY: all deps run demo test test-unit docs install uninstall clean FORCE
 
 all: ctlua tests/tgen tests/nlcapture
 
@@ -70,6 +70,13 @@ test: deps
 
 test-unit: all
 	prove -f tests/unit/*.t
+
+# Regenerates the README's field reference from the field list (src/fields.h).
+docs: ctlua
+	./ctlua --fields > build/fields.md
+	awk 'FNR == NR { f = f $$0 "\n"; next } /^<!-- fields:end -->/ { printf "%s", f; skip = 0 } \
+	     !skip { print } /^<!-- fields:begin -->/ { skip = 1 }' build/fields.md README.md > build/README.md
+	mv build/README.md README.md
 
 install: ctlua
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/lua/ctlua $(DESTDIR)$(SHAREDIR)/scripts

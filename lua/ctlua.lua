@@ -152,6 +152,153 @@ function ct.json(v)
   return res
 end
 
+-- Table operations ---------------------------------------------------------------
+-- Misuse raises naming the field; kernel refusals return nil, message, code where
+-- code is the errno name ("ENOENT": no such entry, for delete: already gone).
+
+--- ct.get(t) -> entry | nil, message, code
+-- t: an event or entry table, or a tuple {family?, proto, src, dst, sport, dport}
+-- (ICMP: type, code, id).
+ct.get = core.ct_get
+
+--- ct.create(t) -> true | nil, message, code
+-- t: proto, orig tuple (t.orig or t itself), timeout; optional reply (default: orig
+-- inverted), mark, zone, status, state (TCP), helper, labels.
+ct.create = core.ct_create
+
+--- ct.update(t, changes) -> true | nil, message, code
+-- changes: mark (+ mask: only those bits change), timeout, status, labels (+ labels_mask).
+ct.update = core.ct_update
+
+--- ct.delete(t) -> true | nil, message, code
+--- ct.delete(list) -> deleted, gone, failed, first_error_message
+-- A list of entries is deleted in batched requests (one round trip per batch).
+function ct.delete(t)
+  if type(t) == "table" and rawget(t, 1) ~= nil then return core.ct_delete_many(t) end
+  return core.ct_delete(t)
+end
+
+local function check_family(family, fname)
+  if family ~= nil and family ~= "ipv4" and family ~= "ipv6" then
+    error("bad argument #1 to '" .. fname .. "' (\"ipv4\" or \"ipv6\" expected)", 3)
+  end
+end
+
+--- ct.flush([family]) -> true | nil, message, code
+-- With a family, only that family's entries go: the kernel's flush ignores the
+-- family (conntrack -F -f ipv6 empties the whole table), so ctlua lists and deletes.
+function ct.flush(family)
+  check_family(family, "flush")
+  if family == nil then return core.ct_flush() end
+  local list, msg, code = ct.list({ family = family })
+  if not list then return nil, msg, code end
+  local _, _, failed, err = core.ct_delete_many(list)
+  if failed > 0 then return nil, err, "EIO" end
+  return true
+end
+
+--- ct.count() -> number of entries in the table | nil, message, code
+ct.count = core.ct_count
+
+local STATUS_BIT = { expected = 0, seen_reply = 1, assured = 2, confirmed = 3, src_nat = 4,
+                     dst_nat = 5, dying = 9 }
+
+-- The part of a filter the kernel can apply to a dump (family, mark, status); the
+-- whole filter still runs in Lua afterwards, so results never depend on it.
+local function kernel_filter(f)
+  if not f then return nil end
+  local family = type(f.family) == "string" and f.family or nil
+  local mark = math.type(f.mark) == "integer" and f.mark or nil
+  local st, stmask
+  if type(f.status) == "string" and STATUS_BIT[f.status] then
+    st = 1 << STATUS_BIT[f.status]; stmask = st
+  elseif type(f.status) == "table" and rawget(f.status, 1) == nil then
+    st, stmask = 0, 0
+    for name, want in pairs(f.status) do
+      local b = STATUS_BIT[name]
+      if b == nil then st, stmask = nil, nil break end
+      stmask = stmask | (1 << b)
+      if want then st = st | (1 << b) end
+    end
+  end
+  return family, mark, mark and 0xffffffff or nil, st, stmask
+end
+
+local function entries(kind, class, f, level)
+  local match
+  if f ~= nil then
+    local ok, res = pcall(filter.compile, f, class)
+    if not ok then error("bad argument #1 to 'entries' (" .. tostring(res) .. ")", level) end
+    match = res
+  end
+  local it, msg, code
+  if kind == "ct" then
+    it, msg, code = core.dump("ct", kernel_filter(f))
+  else
+    it, msg, code = core.dump("expect", f and type(f.family) == "string" and f.family or nil)
+  end
+  if not it then return nil, msg, code end
+  if not match then return it, nil, nil, it end
+  return function()
+    local e
+    repeat e = it() until e == nil or match(e)
+    return e
+  end, nil, nil, it
+end
+
+--- ct.entries([filter]) -> iterator over entry tables (no array is built)
+-- for e in ct.entries({proto = "udp"}) do ... end; breaking out closes the dump.
+-- Raises when the dump cannot start.
+function ct.entries(f)
+  local it, s, c, closing = entries("ct", "conntrack", f, 3)
+  if not it then error("cannot list conntrack entries: " .. s, 2) end
+  return it, s, c, closing
+end
+
+local function collect(kind, class, f)
+  local it, msg, code, closing = entries(kind, class, f, 4)
+  if not it then return nil, msg, code end
+  local out, n = {}, 0
+  local ok, err = pcall(function()
+    for e in it, nil, nil, closing do n = n + 1; out[n] = e end
+  end)
+  if not ok then return nil, tostring(err), "EIO" end
+  return out
+end
+
+--- ct.list([filter]) -> array of entry tables | nil, message, code
+function ct.list(f) return collect("ct", "conntrack", f) end
+
+ct.expect = {
+  --- ct.expect.list([filter]) -> array of expectation tables | nil, message, code
+  list = function(f) return collect("expect", "expect", f) end,
+  --- ct.expect.entries([filter]) -> iterator over expectation tables
+  entries = function(f)
+    local it, s, c, closing = entries("expect", "expect", f, 3)
+    if not it then error("cannot list expectations: " .. s, 2) end
+    return it, s, c, closing
+  end,
+  --- ct.expect.get(t) -> expectation | nil, message, code (t needs tuple)
+  get = core.exp_get,
+  --- ct.expect.create(t) -> true | nil, message, code
+  -- t: master, tuple, mask (tuple tables), timeout; helper, class, flags, zone, nat
+  create = core.exp_create,
+  --- ct.expect.delete(t) -> true | nil, message, code; an expect-new event works as is
+  delete = core.exp_delete,
+  --- ct.expect.flush([family]) -> true | nil, message, code (family: as ct.flush)
+  flush = function(family)
+    check_family(family, "flush")
+    if family == nil then return core.exp_flush() end
+    local list, msg, code = collect("expect", "expect", { family = family })
+    if not list then return nil, msg, code end
+    for _, x in ipairs(list) do
+      local ok, err, ecode = core.exp_delete(x)
+      if not ok and ecode ~= "ENOENT" then return nil, err, ecode end
+    end
+    return true
+  end,
+}
+
 --- ct.stop() -> nothing; runs the stop handlers, leaves the loop, exits 0
 function ct.stop()
   core.stop()

@@ -3,8 +3,10 @@
  * Driven by the field lists of fields.h. Runs inside a protected call (event.c), so
  * raising on out-of-memory is safe. Key strings are C literals: Lua caches their
  * interned strings by address, so setting a field costs no hashing of the key. */
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <libmnl/libmnl.h>
@@ -14,10 +16,11 @@
 #include <lauxlib.h>
 #include "ctlua.h"
 #include "fields.h"
+#include "cmd.h"
 
 enum kind {
 	F_EVENT, F_FAMILY, F_PROTO, F_U8, F_U16, F_U32, F_STATE, F_TUPLE, F_STATUS, F_STR,
-	F_LABELS, F_TSTAMP, F_TIME, F_PORTID, F_PROGNAME,
+	F_LABELS, F_TSTAMP, F_TIME, F_PORTID, F_PROGNAME, F_SELF,
 	F_EXP_FAMILY, F_EXP_PROTO, F_EXP_PROTONUM, F_EXP_TUPLE, F_EXP_FLAGS, F_EXP_NAT,
 	T_SRC, T_DST, T_PORT, T_ICMP, T_U64, T_U16,
 };
@@ -231,21 +234,78 @@ static void push_tuple(lua_State *L, const struct nf_conntrack *ct, int dir,
 	}
 }
 
-/* One-entry cache: a sweep deleting many entries makes many events of one portid. */
+/* The netlink socket of portid, as its inode (from /proc/net/netlink). */
+static unsigned long portid_inode(uint32_t portid)
+{
+	FILE *f = fopen("/proc/net/netlink", "re");
+	char line[256];
+	unsigned long ino = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long sk, i;
+		int eth;
+		unsigned pid;
+		if (sscanf(line, "%lx %d %u %*x %*d %*d %*d %*d %*d %lu", &sk, &eth, &pid, &i) == 4 &&
+		    eth == NETLINK_NETFILTER && pid == portid) {
+			ino = i;
+			break;
+		}
+	}
+	fclose(f);
+	return ino;
+}
+
+/* The comm of the process holding socket inode ino, scanning /proc/PID/fd. */
+static int inode_owner(unsigned long ino, char *name, size_t n)
+{
+	char want[64], path[600], link[64];
+	snprintf(want, sizeof(want), "socket:[%lu]", ino);
+	DIR *proc = opendir("/proc");
+	struct dirent *p;
+	int found = 0;
+	while (proc && !found && (p = readdir(proc))) {
+		if (p->d_name[0] < '1' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+		DIR *fds = opendir(path);
+		struct dirent *fd;
+		while (fds && !found && (fd = readdir(fds))) {
+			snprintf(path, sizeof(path), "/proc/%s/fd/%s", p->d_name, fd->d_name);
+			ssize_t l = readlink(path, link, sizeof(link) - 1);
+			if (l > 0 && (link[l] = 0, strcmp(link, want) == 0))
+				found = 1;
+		}
+		if (fds)
+			closedir(fds);
+		if (found) {
+			snprintf(path, sizeof(path), "/proc/%s/comm", p->d_name);
+			FILE *f = fopen(path, "re");
+			name[0] = 0;
+			if (f) {
+				if (fgets(name, (int)n, f))
+					name[strcspn(name, "\n")] = 0;
+				fclose(f);
+			}
+		}
+	}
+	if (proc)
+		closedir(proc);
+	return found && name[0];
+}
+
+/* The name of the process owning netlink portid (a process's later sockets get
+ * random portids, so the pid is found through the socket inode). Cached for the
+ * last portid: a sweep makes many events of one portid. */
 static void push_progname(lua_State *L, uint32_t portid)
 {
 	static uint32_t last_pid;
 	static char last_name[64];
 	if (portid != last_pid) {
-		char path[64];
 		last_name[0] = 0;
-		snprintf(path, sizeof(path), "/proc/%u/comm", portid);
-		FILE *f = fopen(path, "re");
-		if (f) {
-			if (fgets(last_name, sizeof(last_name), f))
-				last_name[strcspn(last_name, "\n")] = 0;
-			fclose(f);
-		}
+		unsigned long ino = portid_inode(portid);
+		if (ino)
+			inode_owner(ino, last_name, sizeof(last_name));
 		last_pid = portid;
 	}
 	if (last_name[0])
@@ -260,18 +320,27 @@ static int push_common(lua_State *L, const struct field *f, const struct nlmsghd
 {
 	switch (f->kind) {
 	case F_EVENT:
+		if (kind == EV_ENTRY)
+			return 0;
 		lua_pushstring(L, ev_kind_name[kind]);
 		return 1;
 	case F_TIME:
+		if (kind == EV_ENTRY)
+			return 0;
 		lua_pushnumber(L, now);
 		return 1;
+	case F_SELF:
+		if (!nlh || nlh->nlmsg_pid == 0 || nlh->nlmsg_pid != cmd_portid())
+			return 0;
+		lua_pushboolean(L, 1);
+		return 1;
 	case F_PORTID:
-		if (!nlh || nlh->nlmsg_pid == 0)
+		if (!nlh || nlh->nlmsg_pid == 0 || kind == EV_ENTRY)
 			return 0;
 		lua_pushinteger(L, nlh->nlmsg_pid);
 		return 1;
 	case F_PROGNAME:
-		if (!nlh || nlh->nlmsg_pid == 0)
+		if (!nlh || nlh->nlmsg_pid == 0 || kind == EV_ENTRY)
 			return 0;
 		push_progname(L, nlh->nlmsg_pid);
 		return !lua_isnil(L, -1) || (lua_pop(L, 1), 0);

@@ -53,6 +53,8 @@ static int core_stats(lua_State *L)
 	STAT(parse_errors);
 	STAT(timer_errors);
 	STAT(batches);
+	STAT(commands);
+	STAT(command_errors);
 #undef STAT
 	lua_pushinteger(L, rcvbuf_size());
 	lua_setfield(L, -2, "rcvbuf");
@@ -134,6 +136,8 @@ int core_open(lua_State *L)
 	luaL_newlib(L, core_funcs);
 	event_register(L);
 	timer_register(L);
+	table_register(L);
+	expect_register(L);
 	lua_pushliteral(L, CTLUA_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

@@ -9,7 +9,8 @@
 #define CTLUA_VERSION "0.1.0"
 
 /* Event kinds, in the order of the netlink groups they come from. */
-enum ev_kind { EV_NEW, EV_UPDATE, EV_DESTROY, EV_EXP_NEW, EV_EXP_DESTROY, EV_KINDS };
+enum ev_kind { EV_NEW, EV_UPDATE, EV_DESTROY, EV_EXP_NEW, EV_EXP_DESTROY, EV_KINDS,
+	       EV_ENTRY = EV_KINDS /* a table entry from a dump or get: no event, no time */ };
 extern const char *const ev_kind_name[EV_KINDS];
 
 /* Counters kept by the C core; the Lua runtime adds its own (handler errors). */
@@ -19,6 +20,8 @@ struct ctlua_stats {
 	uint64_t parse_errors;
 	uint64_t timer_errors;
 	uint64_t batches;
+	uint64_t commands;         /* requests sent on the command socket */
+	uint64_t command_errors;   /* refused, other than ENOENT/EEXIST */
 };
 
 /* The one process-wide context: one loop, one Lua state. */
@@ -64,5 +67,11 @@ double core_now(void);
 /* Per-module registration, each at the end of its own file. */
 void event_register(lua_State *L);
 void timer_register(lua_State *L);
+void table_register(lua_State *L);
+void expect_register(lua_State *L);
+
+/* table.c: errno names and the nil, message, code return of failed commands. */
+const char *errno_name(int e);
+int push_fail(lua_State *L, int e);
 
 #endif

@@ -30,7 +30,8 @@
 	X(stop,     F_TSTAMP,  ATTR_TIMESTAMP_STOP, "number: kernel stop timestamp, seconds (DESTROY, nf_conntrack_timestamp=1)") \
 	X(time,     F_TIME,    0, "number: wall-clock seconds when ctlua received the event") \
 	X(portid,   F_PORTID,  0, "integer: netlink port id of the process whose command caused the event") \
-	X(progname, F_PROGNAME, 0, "string: name of that process, when it could be resolved")
+	X(progname, F_PROGNAME, 0, "string: name of that process, when it could be resolved") \
+	X(self,     F_SELF,    0, "boolean: `true` when ctlua's own command caused the event")
 
 /* Tuple fields: X(name, kind, orig attribute, reply attribute, description) */
 #define TUPLE_FIELDS(X) \
@@ -62,6 +63,7 @@
 	X(nat,      F_EXP_NAT,  ATTR_EXP_NAT_TUPLE, "table: NAT tuple `{dir, src, dst, sport, dport}` when present") \
 	X(time,     F_TIME,     0, "number: wall-clock seconds when ctlua received the event") \
 	X(portid,   F_PORTID,   0, "integer: netlink port id of the process whose command caused the event") \
-	X(progname, F_PROGNAME, 0, "string: name of that process, when it could be resolved")
+	X(progname, F_PROGNAME, 0, "string: name of that process, when it could be resolved") \
+	X(self,     F_SELF,     0, "boolean: `true` when ctlua's own command caused the event")
 
 #endif

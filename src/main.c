@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include "ctlua.h"
+#include "cmd.h"
 
 #ifndef CTLUA_LUADIR
 #define CTLUA_LUADIR "/usr/local/share/ctlua/lua"
@@ -299,6 +300,7 @@ int main(int argc, char **argv)
 	if (call_hook("finish", 0, 0) != LUA_OK)
 		call_report(L, "stop handlers");
 	event_close();
+	cmd_close();
 	lua_close(L);
 	uv_walk(G.loop, close_walk, NULL);
 	uv_run(G.loop, UV_RUN_DEFAULT);

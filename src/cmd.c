@@ -1,0 +1,158 @@
+/* cmd.c — the command socket: requests to the kernel table, each acknowledged.
+ *
+ * Never the event socket (conntrack-tools does the same): a request blocks only
+ * until its ACK, while events keep queueing in the event socket's own buffer.
+ * Dumps get a socket each (see table.c), so an abandoned iteration cannot leave
+ * stale messages in front of the next request. Replies are copied out here and
+ * converted after the libmnl callbacks return: no Lua runs inside them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include "ctlua.h"
+#include "cmd.h"
+
+static struct mnl_socket *nl;
+static uint32_t portid, seq;
+static char buf[32768];     /* ACKs and single replies; larger than any of them */
+
+uint32_t cmd_portid(void)
+{
+	return portid;
+}
+
+/* Opens the command socket on first use. 0 or -errno. */
+static int cmd_open(void)
+{
+	if (nl)
+		return 0;
+	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int e = errno;
+		mnl_socket_close(nl);
+		nl = NULL;
+		return -e;
+	}
+	portid = mnl_socket_get_portid(nl);
+	seq = (uint32_t)time(NULL);
+	return 0;
+}
+
+void cmd_close(void)
+{
+	if (nl)
+		mnl_socket_close(nl), nl = NULL;
+}
+
+/* Starts a request in the shared buffer: nfnetlink header for subsystem message
+ * type `type`, family, flags (NLM_F_REQUEST|NLM_F_ACK are added). */
+struct nlmsghdr *cmd_msg(char *at, uint16_t type, uint8_t family, uint16_t flags)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(at ? at : buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+	nlh->nlmsg_seq = ++seq;
+	struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = family;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = 0;
+	return nlh;
+}
+
+struct reply { char *copy; size_t cap, len; };
+
+static int copy_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct reply *r = data;
+	if (r && r->copy && nlh->nlmsg_len <= r->cap) {
+		memcpy(r->copy, nlh, nlh->nlmsg_len);
+		r->len = nlh->nlmsg_len;
+	}
+	return MNL_CB_OK;
+}
+
+/* Sends one request and waits for its ACK. A data reply (GET) is copied into
+ * out (cap bytes) and its length stored in *outlen. 0 or -errno from the kernel. */
+int cmd_request(struct nlmsghdr *nlh, void *out, size_t cap, size_t *outlen)
+{
+	int rc = cmd_open();
+	if (rc < 0)
+		return rc;
+	G.stats.commands++;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		G.stats.command_errors++;
+		return -errno;
+	}
+	struct reply r = { out, cap, 0 };
+	uint32_t want = nlh->nlmsg_seq;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			G.stats.command_errors++;
+			return -errno;
+		}
+		rc = mnl_cb_run(buf, (size_t)n, want, portid, copy_cb, &r);
+		if (rc == MNL_CB_ERROR) {
+			int e = errno;
+			if (e != ENOENT && e != EEXIST)
+				G.stats.command_errors++;
+			return -e;
+		}
+		if (rc == MNL_CB_STOP)   /* the ACK (error 0) */
+			break;
+	}
+	if (outlen)
+		*outlen = r.len;
+	return 0;
+}
+
+/* Sends `count` requests laid out back to back in `msgs` (total `len` bytes) with
+ * one sendmsg, then reads every ACK. Per-request errno goes to errs[i] (0 = ok).
+ * Returns 0, or -errno when the socket itself failed. */
+int cmd_batch(const char *msgs, size_t len, int count, int *errs)
+{
+	int rc = cmd_open();
+	if (rc < 0)
+		return rc;
+	G.stats.commands += (uint64_t)count;
+	if (mnl_socket_sendto(nl, msgs, len) < 0)
+		return -errno;
+	uint32_t first = ((const struct nlmsghdr *)msgs)->nlmsg_seq;
+	int got = 0;
+	while (got < count) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		int left = (int)n;
+		for (const struct nlmsghdr *h = (const void *)buf; mnl_nlmsg_ok(h, left);
+		     h = mnl_nlmsg_next(h, &left)) {
+			if (h->nlmsg_type != NLMSG_ERROR)
+				continue;
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+			uint32_t i = h->nlmsg_seq - first;
+			if (i < (uint32_t)count) {
+				errs[i] = -e->error;
+				if (e->error && e->error != -ENOENT)
+					G.stats.command_errors++;
+			}
+			got++;
+		}
+	}
+	return 0;
+}
+
+/* Next sequence number for callers that lay out batches themselves. */
+uint32_t cmd_next_seq(void)
+{
+	return ++seq;
+}

@@ -1,0 +1,113 @@
+/* expect.c — ct.expect.get/create/delete/flush (the dump lives in table.c).
+ * Same error contract as table.c: misuse raises, kernel refusals return
+ * nil, message, errno-name. */
+#include <errno.h>
+#include <string.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <lauxlib.h>
+#include "ctlua.h"
+#include "build.h"
+#include "cmd.h"
+
+static struct nf_expect *scratch;
+static struct nf_conntrack *parts[4];
+
+/* Frees what the previous call built (an error may have cut it short). */
+static struct nf_expect *fresh(lua_State *L)
+{
+	if (scratch)
+		nfexp_destroy(scratch);
+	for (int i = 0; i < 4; i++)
+		if (parts[i])
+			nfct_destroy(parts[i]), parts[i] = NULL;
+	if (!(scratch = nfexp_new()))
+		luaL_error(L, "out of memory");
+	return scratch;
+}
+
+static uint16_t exp_type(int msg)
+{
+	return (uint16_t)((NFNL_SUBSYS_CTNETLINK_EXP << 8) | msg);
+}
+
+static uint8_t family_of(void)
+{
+	return parts[0] ? nfct_get_attr_u8(parts[0], ATTR_L3PROTO) : AF_UNSPEC;
+}
+
+static int ok_or_fail(lua_State *L, int rc)
+{
+	if (rc < 0)
+		return push_fail(L, -rc);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* core.exp_get(t) -> expectation table | nil, message, code; t needs tuple */
+static int expect_get(lua_State *L)
+{
+	struct nf_expect *exp = fresh(L);
+	build_exp(L, 1, exp, parts, BUILD_KEY, 1, "get");
+	static char reply[CMD_MSG_SIZE];
+	struct nlmsghdr *nlh = cmd_msg(NULL, exp_type(IPCTNL_MSG_EXP_GET), family_of(), 0);
+	nfexp_nlmsg_build(nlh, exp);
+	size_t len = 0;
+	int rc = cmd_request(nlh, reply, sizeof(reply), &len);
+	if (rc < 0)
+		return push_fail(L, -rc);
+	if (!len)
+		return push_fail(L, ENOENT);
+	struct nf_expect *got = fresh(L);
+	if (nfexp_nlmsg_parse((struct nlmsghdr *)reply, got) < 0)
+		return push_fail(L, EINVAL);
+	convert_exp(L, (struct nlmsghdr *)reply, got, EV_ENTRY, core_now());
+	return 1;
+}
+
+/* core.exp_create(t) -> true | nil, message, code
+ * t: master, tuple, mask (tuple tables), timeout; helper, class, flags, zone, nat */
+static int expect_create(lua_State *L)
+{
+	struct nf_expect *exp = fresh(L);
+	build_exp(L, 1, exp, parts, BUILD_CREATE, 1, "create");
+	struct nlmsghdr *nlh = cmd_msg(NULL, exp_type(IPCTNL_MSG_EXP_NEW), family_of(),
+				       NLM_F_CREATE | NLM_F_EXCL);
+	nfexp_nlmsg_build(nlh, exp);
+	return ok_or_fail(L, cmd_request(nlh, NULL, 0, NULL));
+}
+
+/* core.exp_delete(t) -> true | nil, message, code ("ENOENT": already gone) */
+static int expect_delete(lua_State *L)
+{
+	struct nf_expect *exp = fresh(L);
+	build_exp(L, 1, exp, parts, BUILD_KEY, 1, "delete");
+	struct nlmsghdr *nlh = cmd_msg(NULL, exp_type(IPCTNL_MSG_EXP_DELETE), family_of(), 0);
+	nfexp_nlmsg_build(nlh, exp);
+	return ok_or_fail(L, cmd_request(nlh, NULL, 0, NULL));
+}
+
+/* core.exp_flush([family]) -> true | nil, message, code */
+static int expect_flush(lua_State *L)
+{
+	const char *f = luaL_optstring(L, 1, NULL);
+	uint8_t family = !f ? AF_UNSPEC : strcmp(f, "ipv4") == 0 ? AF_INET
+		: strcmp(f, "ipv6") == 0 ? AF_INET6 : (luaL_argerror(L, 1, "\"ipv4\" or \"ipv6\" expected"), 0);
+	struct nlmsghdr *nlh = cmd_msg(NULL, exp_type(IPCTNL_MSG_EXP_DELETE), family, 0);
+	return ok_or_fail(L, cmd_request(nlh, NULL, 0, NULL));
+}
+
+static const luaL_Reg expect_funcs[] = {
+	{ "exp_get", expect_get },
+	{ "exp_create", expect_create },
+	{ "exp_delete", expect_delete },
+	{ "exp_flush", expect_flush },
+	{ NULL, NULL },
+};
+
+void expect_register(lua_State *L)
+{
+	luaL_setfuncs(L, expect_funcs, 0);
+}
