@@ -118,9 +118,14 @@ static void on_overrun(void)
 
 static void on_readable(uv_poll_t *h, int status, int events)
 {
-	(void)h, (void)events;
-	if (status < 0)
+	(void)events;
+	if (!nl)
 		return;
+	if (status < 0) {
+		/* libuv stops a watcher that reports POLLERR; on netlink that is the
+		 * pending ENOBUFS of an overrun, which the recv below collects. Watch on. */
+		uv_poll_start(h, UV_READABLE, on_readable);
+	}
 	int fd = mnl_socket_get_fd(nl);
 	for (int n = 0; n < EVENT_BUDGET && !G.stopping && nl; n++) {
 		ssize_t r = recv(fd, rxbuf, sizeof(rxbuf), MSG_DONTWAIT);
