@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include "ctlua.h"
@@ -40,6 +41,13 @@ static int cmd_open(void)
 	}
 	portid = mnl_socket_get_portid(nl);
 	seq = (uint32_t)time(NULL);
+	/* A batch gets thousands of ACKs back at once: keep them small (no copy of
+	 * the request) and give them room. */
+	int one = 1, size = 4 << 20;
+	mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	int fd = mnl_socket_get_fd(nl);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	return 0;
 }
 

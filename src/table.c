@@ -141,7 +141,7 @@ static int table_delete_many(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_Integer n = luaL_len(L, 1);
-	static char batch[256 * 1024];
+	static char batch[160 * 1024];   /* under the default netlink sndbuf (208 KiB) */
 	static int errs[4096];
 	lua_Integer deleted = 0, gone = 0, failed = 0;
 	int first_err = 0;
