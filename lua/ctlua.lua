@@ -168,7 +168,16 @@ ct.create = core.ct_create
 
 --- ct.update(t, changes) -> true | nil, message, code
 -- changes: mark (+ mask: only those bits change), timeout, status, labels (+ labels_mask).
-ct.update = core.ct_update
+-- The kernel keeps labels only where the ruleset uses connlabel; its ENOSPC says
+-- so cryptically, so the message says what to do.
+function ct.update(t, changes)
+  local ok, msg, code = core.ct_update(t, changes)
+  if ok then return ok end
+  if code == "ENOSPC" and type(changes) == "table" and changes.labels ~= nil then
+    msg = msg .. " (conntrack labels need a rule using connlabel in the ruleset, e.g. nft 'add rule inet filter output ct label set 127')"
+  end
+  return ok, msg, code
+end
 
 --- ct.delete(t) -> true | nil, message, code
 --- ct.delete(list) -> deleted, gone, failed, first_error_message

@@ -17,6 +17,14 @@
 
 struct ctx { lua_State *L; int arg; const char *fn; };
 
+/* luaL_checktype would name the C function; callers may be Lua wrappers. */
+static void check_table(lua_State *L, int idx, int arg, const char *fn)
+{
+	if (!lua_istable(L, idx))
+		luaL_error(L, "bad argument #%d to '%s' (table expected, got %s)", arg, fn,
+			   luaL_typename(L, idx));
+}
+
 static int bad(struct ctx *c, const char *path, const char *fmt, const char *detail)
 {
 	char msg[200];
@@ -278,7 +286,7 @@ int build_ct(lua_State *L, int idx, struct nf_conntrack *ct, int what, int arg, 
 {
 	struct ctx c = { L, arg, fn };
 	idx = lua_absindex(L, idx);
-	luaL_checktype(L, idx, LUA_TTABLE);
+	check_table(L, idx, arg, fn);
 	int family = get_family(&c, idx);
 	int proto = get_proto(&c, idx, "proto", 1);
 	nfct_set_attr_u8(ct, ATTR_L4PROTO, (uint8_t)proto);
@@ -394,7 +402,7 @@ void build_changes(lua_State *L, int idx, struct nf_conntrack *ct, int arg, cons
 {
 	struct ctx c = { L, arg, fn };
 	idx = lua_absindex(L, idx);
-	luaL_checktype(L, idx, LUA_TTABLE);
+	check_table(L, idx, arg, fn);
 	lua_Integer v;
 	if (opt_int(&c, idx, "mark", "mark", 0, UINT32_MAX, &v))
 		nfct_set_attr_u32(ct, ATTR_MARK, (uint32_t)v);
@@ -453,7 +461,7 @@ void build_exp(lua_State *L, int idx, struct nf_expect *exp, struct nf_conntrack
 {
 	struct ctx c = { L, arg, fn };
 	idx = lua_absindex(L, idx);
-	luaL_checktype(L, idx, LUA_TTABLE);
+	check_table(L, idx, arg, fn);
 	int family = get_family(&c, idx);
 	int proto = get_proto(&c, idx, "proto", 1);
 	parts[0] = exp_tuple(&c, idx, "tuple", &family, proto, 1);
