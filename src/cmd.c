@@ -25,20 +25,25 @@ uint32_t cmd_portid(void)
 	return portid;
 }
 
+struct mnl_socket *nl_socket(int flags)
+{
+	struct mnl_socket *s = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | flags);
+	if (s && mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int e = errno;
+		mnl_socket_close(s);
+		errno = e;
+		return NULL;
+	}
+	return s;
+}
+
 /* Opens the command socket on first use. 0 or -errno. */
 static int cmd_open(void)
 {
 	if (nl)
 		return 0;
-	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!nl)
+	if (!(nl = nl_socket(0)))
 		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int e = errno;
-		mnl_socket_close(nl);
-		nl = NULL;
-		return -e;
-	}
 	portid = mnl_socket_get_portid(nl);
 	seq = (uint32_t)time(NULL);
 	/* A batch gets thousands of ACKs back at once: keep them small (no copy of

@@ -350,7 +350,7 @@ static int push_common(lua_State *L, const struct field *f, const struct nlmsghd
 		lua_pushnumber(L, now);
 		return 1;
 	case F_SELF:
-		if (!nlh || nlh->nlmsg_pid == 0 || nlh->nlmsg_pid != cmd_portid())
+		if (!nlh || nlh->nlmsg_pid == 0 || kind == EV_ENTRY || nlh->nlmsg_pid != cmd_portid())
 			return 0;
 		lua_pushboolean(L, 1);
 		return 1;
@@ -537,6 +537,43 @@ void convert_exp(lua_State *L, const struct nlmsghdr *nlh, const struct nf_expec
 		}
 		lua_setfield(L, -2, f->name);
 	}
+}
+
+/* Parse targets, kept across calls so that an error raised mid-conversion (out of
+ * memory) leaks nothing: the next call frees them. */
+static struct nf_conntrack *msg_ct;
+static struct nf_expect *msg_exp;
+
+/* Parses a conntrack (exp = 0) or expectation (exp = 1) message and pushes its table.
+ * Returns 1, or 0 with nothing pushed when the message does not parse. */
+int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind kind, double now)
+{
+	if (exp) {
+		if (msg_exp)
+			nfexp_destroy(msg_exp);
+		if (!(msg_exp = nfexp_new()))
+			return luaL_error(L, "out of memory");
+		if (nfexp_nlmsg_parse(nlh, msg_exp) < 0)
+			return 0;
+		convert_exp(L, nlh, msg_exp, kind, now);
+	} else {
+		if (msg_ct)
+			nfct_destroy(msg_ct);
+		if (!(msg_ct = nfct_new()))
+			return luaL_error(L, "out of memory");
+		if (nfct_nlmsg_parse(nlh, msg_ct) < 0)
+			return 0;
+		convert_ct(L, nlh, msg_ct, kind, now);
+	}
+	return 1;
+}
+
+void convert_free(void)
+{
+	if (msg_ct)
+		nfct_destroy(msg_ct), msg_ct = NULL;
+	if (msg_exp)
+		nfexp_destroy(msg_exp), msg_exp = NULL;
 }
 
 static void push_list(lua_State *L, const char *key, const struct field *fs, unsigned n)

@@ -119,6 +119,18 @@ static int core_addr_in(lua_State *L)
 	return 1;
 }
 
+/* Registers a userdata class: metatable `name` with meta-methods and an __index
+ * table of methods. */
+void core_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
+{
+	luaL_newmetatable(L, name);
+	luaL_setfuncs(L, meta, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, methods, 0);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}
+
 static const luaL_Reg core_funcs[] = {
 	{ "now", core_lnow },
 	{ "stop", core_lstop },

@@ -56,11 +56,20 @@ void convert_ct(lua_State *L, const struct nlmsghdr *nlh, const struct nf_conntr
 		enum ev_kind kind, double now);
 void convert_exp(lua_State *L, const struct nlmsghdr *nlh, const struct nf_expect *exp,
 		 enum ev_kind kind, double now);
+int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind kind, double now);
+void convert_free(void);
 void convert_push_fields(lua_State *L);
 void convert_print_fields(void);
 
+/* cmd.c: a NETLINK_NETFILTER socket bound to an automatic port id, or NULL (errno). */
+struct mnl_socket;
+struct mnl_socket *nl_socket(int flags);
+
 /* core.c: registers every C module into the table the runtime receives. */
 int core_open(lua_State *L);
+struct luaL_Reg;
+void core_class(lua_State *L, const char *name, const struct luaL_Reg *meta,
+		const struct luaL_Reg *methods);
 void core_stop(void);
 double core_now(void);
 

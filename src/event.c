@@ -32,35 +32,15 @@ static char *file_buf;
 static size_t file_len;
 static uv_timer_t file_timer;
 
-static struct nf_conntrack *pct;  /* parse targets, kept across calls so an error */
-static struct nf_expect *pexp;    /* raised mid-conversion leaks nothing */
-
 struct delivery { const struct nlmsghdr *nlh; enum ev_kind kind; double now; };
 
 /* Protected: parse, build the table, call hooks.dispatch(ev). */
 static int deliver(lua_State *L)
 {
 	struct delivery *d = lua_touserdata(L, 1);
-	if (d->kind <= EV_DESTROY) {
-		if (pct)
-			nfct_destroy(pct);
-		if (!(pct = nfct_new()))
-			return luaL_error(L, "out of memory");
-		if (nfct_nlmsg_parse(d->nlh, pct) < 0) {
-			G.stats.parse_errors++;
-			return 0;
-		}
-		convert_ct(L, d->nlh, pct, d->kind, d->now);
-	} else {
-		if (pexp)
-			nfexp_destroy(pexp);
-		if (!(pexp = nfexp_new()))
-			return luaL_error(L, "out of memory");
-		if (nfexp_nlmsg_parse(d->nlh, pexp) < 0) {
-			G.stats.parse_errors++;
-			return 0;
-		}
-		convert_exp(L, d->nlh, pexp, d->kind, d->now);
+	if (!convert_msg(L, d->nlh, d->kind >= EV_EXP_NEW, d->kind, d->now)) {
+		G.stats.parse_errors++;
+		return 0;
 	}
 	lua_rawgeti(L, LUA_REGISTRYINDEX, G.dispatch_ref);
 	lua_insert(L, -2);
@@ -148,15 +128,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
 /* Opens the event socket; joins no group yet (see join_groups). 0 or -errno. */
 int event_open(int bufsize)
 {
-	nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (!nl)
+	if (!(nl = nl_socket(SOCK_NONBLOCK)))
 		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int e = errno;
-		mnl_socket_close(nl);
-		nl = NULL;
-		return -e;
-	}
 	int fd = mnl_socket_get_fd(nl);
 	/* FORCE lifts rmem_max for root; others get what rmem_max allows. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)) < 0)
@@ -237,10 +210,7 @@ void event_close(void)
 		mnl_socket_close(nl);
 		nl = NULL;
 	}
-	if (pct)
-		nfct_destroy(pct), pct = NULL;
-	if (pexp)
-		nfexp_destroy(pexp), pexp = NULL;
+	convert_free();
 	free(file_buf);
 	file_buf = NULL;
 }

@@ -60,10 +60,8 @@ static int expect_get(lua_State *L)
 		return push_fail(L, -rc);
 	if (!len)
 		return push_fail(L, ENOENT);
-	struct nf_expect *got = fresh(L);
-	if (nfexp_nlmsg_parse((struct nlmsghdr *)reply, got) < 0)
+	if (!convert_msg(L, (struct nlmsghdr *)reply, 1, EV_ENTRY, core_now()))
 		return push_fail(L, EINVAL);
-	convert_exp(L, (struct nlmsghdr *)reply, got, EV_ENTRY, core_now());
 	return 1;
 }
 

@@ -88,10 +88,8 @@ static int table_get(lua_State *L)
 		return push_fail(L, -rc);
 	if (len == 0)
 		return push_fail(L, ENOENT);
-	struct nf_conntrack *got = fresh(L);
-	if (nfct_nlmsg_parse((struct nlmsghdr *)reply, got) < 0)
+	if (!convert_msg(L, (struct nlmsghdr *)reply, 0, EV_ENTRY, core_now()))
 		return push_fail(L, EINVAL);
-	convert_ct(L, (struct nlmsghdr *)reply, got, EV_ENTRY, core_now());
 	return 1;
 }
 
@@ -265,8 +263,8 @@ static int table_dump(lua_State *L)
 	d->exp = exp;
 	luaL_setmetatable(L, DUMP_MT);
 	d->buf = malloc(DUMP_BUF_SIZE);
-	d->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!d->buf || !d->nl || mnl_socket_bind(d->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+	d->nl = d->buf ? nl_socket(0) : NULL;
+	if (!d->nl) {
 		int e = d->buf ? errno : ENOMEM;
 		dump_close(d);
 		return push_fail(L, e);
@@ -307,8 +305,6 @@ static int table_dump(lua_State *L)
 static int dump_next(lua_State *L)
 {
 	struct dump *d = luaL_checkudata(L, 1, DUMP_MT);
-	static struct nf_conntrack *ct;
-	static struct nf_expect *ex;
 	for (;;) {
 		if (d->done)
 			return 0;
@@ -340,23 +336,8 @@ static int dump_next(lua_State *L)
 		}
 		if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
 			continue;
-		if (d->exp) {
-			if (ex)
-				nfexp_destroy(ex);
-			if (!(ex = nfexp_new()))
-				return luaL_error(L, "out of memory");
-			if (nfexp_nlmsg_parse(nlh, ex) < 0)
-				continue;
-			convert_exp(L, nlh, ex, EV_ENTRY, core_now());
-		} else {
-			if (ct)
-				nfct_destroy(ct);
-			if (!(ct = nfct_new()))
-				return luaL_error(L, "out of memory");
-			if (nfct_nlmsg_parse(nlh, ct) < 0)
-				continue;
-			convert_ct(L, nlh, ct, EV_ENTRY, core_now());
-		}
+		if (!convert_msg(L, nlh, d->exp, EV_ENTRY, core_now()))
+			continue;
 		return 1;
 	}
 }
@@ -394,10 +375,6 @@ static const luaL_Reg table_funcs[] = {
 
 void table_register(lua_State *L)
 {
-	luaL_newmetatable(L, DUMP_MT);
-	luaL_setfuncs(L, dump_meta, 0);
-	luaL_newlib(L, dump_methods);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
+	core_class(L, DUMP_MT, dump_meta, dump_methods);
 	luaL_setfuncs(L, table_funcs, 0);
 }

@@ -142,10 +142,6 @@ static const luaL_Reg timer_funcs[] = {
 
 void timer_register(lua_State *L)
 {
-	luaL_newmetatable(L, TIMER_MT);
-	luaL_setfuncs(L, timer_meta, 0);
-	luaL_newlib(L, timer_methods);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
+	core_class(L, TIMER_MT, timer_meta, timer_methods);
 	luaL_setfuncs(L, timer_funcs, 0);
 }
