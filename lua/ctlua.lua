@@ -3,7 +3,7 @@
 -- Loaded by the C core with its primitives table (`core`), which scripts never see.
 -- Returns the public module: `require "ctlua"`, also the global `ct`.
 
-local core = ...
+local core, mode = ...     -- mode: "live", "netlink-file" or "replay"
 local filter = require "ctlua.filter"
 local format = require "ctlua.format"
 
@@ -128,13 +128,17 @@ function ct.on(name, f, fn)
   return h
 end
 
+local replay = mode == "replay" and require "ctlua.replay" or nil
+local recorded, replayed = {}, {}   -- replay: table operations recorded, events fed
+
 --- ct.every(seconds, fn) -> timer;  ct.after(seconds, fn) -> timer
 -- fn(timer) runs on the loop; timer:stop() cancels; timers are also to-be-closed.
-ct.every = core.every
-ct.after = core.after
+-- During --replay they run on the recorded clock.
+ct.every = replay and replay.every or core.every
+ct.after = replay and replay.after or core.after
 
---- ct.now() -> wall-clock seconds as a float
-ct.now = core.now
+--- ct.now() -> seconds as a float: the wall clock live, the recorded clock in replay
+ct.now = replay and replay.now or core.now
 
 --- ct.format(ev [, opts]) -> the line conntrack -E (or -E expect) prints for ev
 -- opts.timestamp = true: the `-o timestamp` form.
@@ -328,11 +332,62 @@ function ct.stats()
   end
   table.sort(names)
   s.groups, s.handlers = names, n
+  if replay then
+    for _, k in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do
+      s.events[k] = replayed[k] or 0
+    end
+    s.skipped_lines = replayed.skipped or 0
+    s.timer_errors = replay.timer_errors()
+    s.recorded = {}
+    for k, v in pairs(recorded) do s.recorded[k] = v end
+  end
   return s
 end
 
 -- Hooks the C core calls: dispatch (hot path), start, overrun, finish.
+-- During replay, table operations are recorded and counted, never sent.
+if replay then
+  local function recorder(name, result)
+    return function(...)
+      recorded[name] = (recorded[name] or 0) + 1
+      if result == "list" then return {} end
+      if result == "none" then return nil, "No such file or directory", "ENOENT" end
+      if result == "many" then
+        local t = ...
+        return type(t) == "table" and #t or 0, 0, 0, nil
+      end
+      return true
+    end
+  end
+  ct.get, ct.create, ct.update, ct.flush = recorder("get", "none"), recorder("create"),
+    recorder("update"), recorder("flush")
+  local del, delmany = recorder("delete"), recorder("delete", "many")
+  ct.delete = function(t)
+    if type(t) == "table" and rawget(t, 1) ~= nil then return delmany(t) end
+    return del(t)
+  end
+  ct.list = recorder("list", "list")
+  ct.entries = function() recorded.list = (recorded.list or 0) + 1 return function() end end
+  ct.count = function() recorded.count = (recorded.count or 0) + 1 return 0 end
+  ct.expect.get, ct.expect.create, ct.expect.delete, ct.expect.flush =
+    recorder("expect.get", "none"), recorder("expect.create"), recorder("expect.delete"),
+    recorder("expect.flush")
+  ct.expect.list = recorder("expect.list", "list")
+end
+
 local hooks = { dispatch = dispatch }
+
+-- replay(path) -> true | nil, message: feeds a recording to the handlers.
+function hooks.replay(path)
+  started = true
+  local n, bad = replay.run(path, function(ev)
+    replayed[ev.event] = (replayed[ev.event] or 0) + 1
+    dispatch(ev)
+  end, core.stopping)
+  if not n then return nil, bad end
+  replayed.skipped = bad
+  return true
+end
 
 -- start(offline) -> true | nil, message, errno: subscribe to what handlers need.
 function hooks.start(offline)

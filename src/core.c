@@ -38,6 +38,13 @@ static int core_lstop(lua_State *L)
 	return 0;
 }
 
+/* core.stopping() -> boolean: ct.stop() or a signal asked to leave */
+static int core_stopping(lua_State *L)
+{
+	lua_pushboolean(L, G.stopping);
+	return 1;
+}
+
 /* core.stats() -> { events = {new=, update=, ...}, overruns, parse_errors, ... } */
 static int core_stats(lua_State *L)
 {
@@ -135,6 +142,7 @@ static const luaL_Reg core_funcs[] = {
 	{ "now", core_lnow },
 	{ "stop", core_lstop },
 	{ "stats", core_stats },
+	{ "stopping", core_stopping },
 	{ "hooks", core_hooks },
 	{ "fields", core_fields },
 	{ "addr", core_addr },

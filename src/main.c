@@ -41,6 +41,9 @@ static void usage(FILE *f)
 "                          default 16M, forced past rmem_max as root)\n"
 "      --check             compile the scripts, report errors, exit 0/1\n"
 "      --fields            print the event field reference (Markdown) and exit\n"
+"      --replay FILE       feed recorded events (conntrack -E text, with or without\n"
+"                          -o timestamp, or ctlua JSON lines; - is stdin) to the\n"
+"                          scripts on the recorded clock, then exit; no root needed\n"
 "      --netlink-file FILE deliver canned netlink messages from FILE instead of\n"
 "                          the kernel (FILE - is stdin), then exit\n"
 "  -v, --verbose           diagnostics on stderr\n"
@@ -95,7 +98,7 @@ static void find_dirs(void)
 }
 
 /* Loads lua/ctlua.lua with the core table; it becomes require "ctlua" and global ct. */
-static void load_runtime(lua_State *L)
+static void load_runtime(lua_State *L, const char *mode)
 {
 	luaL_openlibs(L);
 	lua_getglobal(L, "package");
@@ -112,7 +115,8 @@ static void load_runtime(lua_State *L)
 		exit(EXIT_SYSTEM);
 	}
 	core_open(L);
-	if (call_protected(L, 1, 1) != LUA_OK) {
+	lua_pushstring(L, mode);
+	if (call_protected(L, 2, 1) != LUA_OK) {
 		fprintf(stderr, "ctlua: runtime failed: %s\n", lua_tostring(L, -1));
 		exit(EXIT_SYSTEM);
 	}
@@ -155,6 +159,7 @@ int main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'c' },
 		{ "fields", no_argument, NULL, 'F' },
 		{ "netlink-file", required_argument, NULL, 'N' },
+		{ "replay", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -163,7 +168,7 @@ int main(int argc, char **argv)
 	const char **chunks = calloc((size_t)argc, sizeof(*chunks));
 	int nchunks = 0, check = 0;
 	long long bufsize = DEFAULT_BUFSIZE;
-	const char *nlfile = NULL;
+	const char *nlfile = NULL, *replay = NULL;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(nopt, argv, "e:b:vhV", longopts, NULL)) != -1) {
@@ -176,6 +181,7 @@ int main(int argc, char **argv)
 		case 'c': check = 1; break;
 		case 'F': convert_print_fields(); return 0;
 		case 'N': nlfile = optarg; break;
+		case 'R': replay = optarg; break;
 		case 'v': G.verbose++; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("ctlua %s (%s)\n", CTLUA_VERSION, LUA_RELEASE); return 0;
@@ -204,7 +210,7 @@ int main(int argc, char **argv)
 	}
 	lua_State *L = G.L;
 	convert_init();
-	load_runtime(L);
+	load_runtime(L, replay ? "replay" : nlfile ? "netlink-file" : "live");
 
 	/* arg[0] is the first script, arg[1..] the script arguments (as lua(1) does). */
 	lua_createtable(L, sargc, 1);
@@ -237,7 +243,9 @@ int main(int argc, char **argv)
 		return bad ? EXIT_SCRIPT : 0;
 	}
 
-	if (nlfile) {
+	if (replay) {
+		/* events come from the file, in hooks.replay below */
+	} else if (nlfile) {
 		int rc = event_from_file(nlfile);
 		if (rc < 0) {
 			fprintf(stderr, "ctlua: cannot read %s: %s\n", nlfile, strerror(-rc));
@@ -280,7 +288,17 @@ int main(int argc, char **argv)
 	}
 
 	int status = 0;
-	if (!G.stopping) {
+	if (replay && !G.stopping) {
+		lua_pushstring(L, replay);
+		if (call_hook("replay", 1, 2) != LUA_OK) {
+			call_report(L, "replay failed");
+			status = EXIT_SYSTEM;
+		} else if (lua_isnil(L, -2)) {
+			fprintf(stderr, "ctlua: cannot replay %s: %s\n", replay, lua_tostring(L, -1));
+			return EXIT_SYSTEM;
+		}
+		lua_settop(L, 0);
+	} else if (!G.stopping) {
 		lua_pushboolean(L, nlfile != NULL);
 		if (call_hook("start", 1, 3) != LUA_OK) {
 			fprintf(stderr, "ctlua: start failed: %s\n", lua_tostring(L, -1));
