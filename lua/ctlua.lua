@@ -140,6 +140,27 @@ ct.after = replay and replay.after or core.after
 --- ct.now() -> seconds as a float: the wall clock live, the recorded clock in replay
 ct.now = replay and replay.now or core.now
 
+--- ct.spawn(argv [, opts] [, on_exit]) -> process | nil, message, code
+-- Runs a command on the loop; on_exit(code, stdout, stderr, signal). argv is a list;
+-- a shell string only with opts.shell = true. opts.stdin: text for its stdin.
+-- process:kill([signal]), process:pid().
+ct.spawn = core.spawn
+
+--- ct.log.info/warn/error(fmt, ...); ct.log.open{to = "stderr"|"syslog"|"file", path, ident}
+ct.log = require "ctlua.log"
+ct.log.init(core, function() return ct.now() end)
+
+-- Rule building blocks (lua/ctlua/window.lua), on ct.now()'s clock.
+local window = require "ctlua.window"
+--- ct.counter{window, buckets, max_keys} -> sliding-window counter (add, count, rate)
+function ct.counter(opts) return window.counter(opts, ct.now) end
+--- ct.distinct{window, max_keys, max_values} -> distinct count per key (add, count)
+function ct.distinct(opts) return window.distinct(opts, ct.now) end
+--- ct.top{size, capacity} -> bounded top-N (add, list, reset)
+function ct.top(opts) return window.top(opts) end
+--- ct.state{ttl, max_keys} -> table whose entries expire (set, get, delete, size)
+function ct.state(opts) return window.state(opts, ct.now) end
+
 --- ct.format(ev [, opts]) -> the line conntrack -E (or -E expect) prints for ev
 -- opts.timestamp = true: the `-o timestamp` form.
 ct.format = format.format
@@ -378,12 +399,12 @@ end
 local hooks = { dispatch = dispatch }
 
 -- replay(path) -> true | nil, message: feeds a recording to the handlers.
-function hooks.replay(path)
+function hooks.replay(path, strict)
   started = true
   local n, bad = replay.run(path, function(ev)
     replayed[ev.event] = (replayed[ev.event] or 0) + 1
     dispatch(ev)
-  end, core.stopping)
+  end, core.stopping, strict)
   if not n then return nil, bad end
   replayed.skipped = bad
   return true
@@ -406,6 +427,11 @@ function hooks.start(offline)
     end
   end
   return true
+end
+
+-- SIGHUP: reopen log files (logrotate).
+function hooks.hup()
+  ct.log.reopen()
 end
 
 function hooks.overrun(n)

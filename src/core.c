@@ -2,7 +2,9 @@
  *
  * The one place that registers every C module. Scripts never see this table: the
  * runtime keeps it as an upvalue and exposes only the public `ctlua` API. */
+#include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <arpa/inet.h>
 #include <lauxlib.h>
@@ -138,11 +140,29 @@ void core_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL
 	lua_pop(L, 1);
 }
 
+/* core.syslog_open(ident) -> nothing */
+static int core_syslog_open(lua_State *L)
+{
+	static char ident[64];
+	snprintf(ident, sizeof(ident), "%s", luaL_checkstring(L, 1));
+	openlog(ident, LOG_PID, LOG_DAEMON);
+	return 0;
+}
+
+/* core.syslog(priority, message) -> nothing */
+static int core_syslog(lua_State *L)
+{
+	syslog((int)luaL_checkinteger(L, 1), "%s", luaL_checkstring(L, 2));
+	return 0;
+}
+
 static const luaL_Reg core_funcs[] = {
 	{ "now", core_lnow },
 	{ "stop", core_lstop },
 	{ "stats", core_stats },
 	{ "stopping", core_stopping },
+	{ "syslog_open", core_syslog_open },
+	{ "syslog", core_syslog },
 	{ "hooks", core_hooks },
 	{ "fields", core_fields },
 	{ "addr", core_addr },
@@ -158,6 +178,7 @@ int core_open(lua_State *L)
 	timer_register(L);
 	table_register(L);
 	expect_register(L);
+	spawn_register(L);
 	lua_pushliteral(L, CTLUA_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

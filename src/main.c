@@ -44,6 +44,7 @@ static void usage(FILE *f)
 "      --replay FILE       feed recorded events (conntrack -E text, with or without\n"
 "                          -o timestamp, or ctlua JSON lines; - is stdin) to the\n"
 "                          scripts on the recorded clock, then exit; no root needed\n"
+"      --strict            with --replay: a line that is not an event is an error\n"
 "      --netlink-file FILE deliver canned netlink messages from FILE instead of\n"
 "                          the kernel (FILE - is stdin), then exit\n"
 "  -v, --verbose           diagnostics on stderr\n"
@@ -135,6 +136,13 @@ static void on_signal(uv_signal_t *h, int sig)
 	core_stop();
 }
 
+static void on_hup(uv_signal_t *h, int sig)
+{
+	(void)h, (void)sig;
+	if (call_hook("hup", 0, 0) != LUA_OK)
+		call_report(G.L, "SIGHUP");
+}
+
 static void close_walk(uv_handle_t *h, void *arg)
 {
 	(void)arg;
@@ -160,13 +168,14 @@ int main(int argc, char **argv)
 		{ "fields", no_argument, NULL, 'F' },
 		{ "netlink-file", required_argument, NULL, 'N' },
 		{ "replay", required_argument, NULL, 'R' },
+		{ "strict", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char **chunks = calloc((size_t)argc, sizeof(*chunks));
-	int nchunks = 0, check = 0;
+	int nchunks = 0, check = 0, strict = 0;
 	long long bufsize = DEFAULT_BUFSIZE;
 	const char *nlfile = NULL, *replay = NULL;
 	int c;
@@ -182,6 +191,7 @@ int main(int argc, char **argv)
 		case 'F': convert_print_fields(); return 0;
 		case 'N': nlfile = optarg; break;
 		case 'R': replay = optarg; break;
+		case 'S': strict = 1; break;
 		case 'v': G.verbose++; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("ctlua %s (%s)\n", CTLUA_VERSION, LUA_RELEASE); return 0;
@@ -262,13 +272,16 @@ int main(int argc, char **argv)
 				rcvbuf_size(), bufsize);
 	}
 
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
 	uv_signal_init(G.loop, &sigint);
 	uv_signal_init(G.loop, &sigterm);
+	uv_signal_init(G.loop, &sighup);
 	uv_signal_start(&sigint, on_signal, SIGINT);
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	uv_signal_start(&sighup, on_hup, SIGHUP);
 	uv_unref((uv_handle_t *)&sigint);
 	uv_unref((uv_handle_t *)&sigterm);
+	uv_unref((uv_handle_t *)&sighup);
 
 	/* Scripts run in order; each gets the script arguments as `...`. */
 	for (int i = 0; i < nscripts + nchunks && !G.stopping; i++) {
@@ -290,11 +303,19 @@ int main(int argc, char **argv)
 	int status = 0;
 	if (replay && !G.stopping) {
 		lua_pushstring(L, replay);
-		if (call_hook("replay", 1, 2) != LUA_OK) {
+		lua_pushboolean(L, strict);
+		if (call_hook("replay", 2, 2) != LUA_OK) {
 			call_report(L, "replay failed");
 			status = EXIT_SYSTEM;
 		} else if (lua_isnil(L, -2)) {
-			fprintf(stderr, "ctlua: cannot replay %s: %s\n", replay, lua_tostring(L, -1));
+			/* An unreadable file is a system error; a bad line under --strict is
+			 * the input's fault, reported like a script error. */
+			const char *msg = lua_tostring(L, -1);
+			if (strict && msg && strstr(msg, ": not an event")) {
+				fprintf(stderr, "ctlua: %s\n", msg);
+				return EXIT_SCRIPT;
+			}
+			fprintf(stderr, "ctlua: cannot replay %s: %s\n", replay, msg);
 			return EXIT_SYSTEM;
 		}
 		lua_settop(L, 0);

@@ -105,9 +105,10 @@ local function decode(line)
   return parse(line)
 end
 
---- run(path, dispatch, stopped) -> events, errors | nil, message
--- Feeds every line of path ("-" = stdin) to dispatch(ev) in order.
-function M.run(path, dispatch, stopped)
+--- run(path, dispatch, stopped, strict) -> events, errors | nil, message
+-- Feeds every line of path ("-" = stdin) to dispatch(ev) in order. A line that is
+-- not an event is warned about with its number and skipped; strict makes it fatal.
+function M.run(path, dispatch, stopped, strict)
   local f, err
   if path == "-" then f = io.stdin else f, err = io.open(path, "r") end
   if not f then return nil, err end
@@ -124,9 +125,13 @@ function M.run(path, dispatch, stopped)
         dispatch(ev)
       else
         bad = bad + 1
-        if bad <= 3 then
-          io.stderr:write(string.format("ctlua: %s:%d: not an event (%s)\n", path, lineno,
-                                        why or "no event kind"))
+        local msg = string.format("%s:%d: not an event (%s)", path, lineno, why or "no event kind")
+        if strict then
+          if f ~= io.stdin then f:close() end
+          return nil, msg
+        end
+        if bad <= 20 then
+          io.stderr:write("ctlua: warning: ", msg, bad == 20 and " (no more warnings)" or "", "\n")
         end
       end
     end

@@ -91,6 +91,8 @@ is "$out" "5	1	5	5	0" "delete/update during replay are recorded (5, 1), nothing 
 printf '%s\n' "garbage here" "$(head -1 "$D/ipv4.conntrack")" "conntrack v1.4.7 (conntrack-tools): 1 flow events have been shown." > "$T_TMP/mixed.txt"
 out=$($AS_USER "$CTLUA" --replay "$T_TMP/mixed.txt" -e 'ct.on("stop", function() local s = ct.stats() print(s.events.new, s.skipped_lines) end)' 2>"$T_TMP/err")
 is "$out" "1	1" "a bad line is skipped and counted; conntrack's summary line is ignored"
-like "$(cat "$T_TMP/err")" "mixed\.txt:1: not an event" "a bad line is named file:line"
+like "$(cat "$T_TMP/err")" "warning: .*mixed\.txt:1: not an event" "a bad line is warned about with file:line"
+err=$($AS_USER "$CTLUA" --strict --replay "$T_TMP/mixed.txt" -e 'ct.on("new", print)' 2>&1); is $? 1 "--strict: a bad line exits 1"
+like "$err" "^ctlua: .*mixed\.txt:1: not an event" "--strict names file:line"
 $AS_USER "$CTLUA" --replay "$T_TMP/missing.txt" -e 'ct.on("new", print)' 2>/dev/null; is $? 3 "a missing replay file exits 3"
 done_testing

@@ -1,0 +1,273 @@
+/* spawn.c — ct.spawn: run a command on the loop, never blocking event delivery.
+ *
+ * The child's stdout and stderr are captured (up to SPAWN_MAX bytes each, the rest
+ * counted and dropped), optional stdin text is written, and the callback gets
+ * (code, stdout, stderr, signal) once the process has exited and both pipes are
+ * drained. The handles live in malloc'd memory released in the last close callback;
+ * the registry anchors the Lua side until then. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "ctlua.h"
+
+#define SPAWN_MAX (1 << 20)
+#define SPAWN_MT "ctlua.process"
+
+struct out { char *buf; size_t len, cap, dropped; };
+
+struct proc {
+	uv_process_t p;
+	uv_pipe_t in, out, err;
+	uv_write_t wr;
+	uv_buf_t wbuf;
+	char *stdin_text;
+	struct out o, e;
+	int cb;              /* registry ref of the callback, or LUA_NOREF */
+	int self;            /* registry ref anchoring the userdata until done */
+	int open;            /* handles not yet closed */
+	int64_t status;
+	int signal;
+	int exited;
+	struct proc **ud;    /* back pointer into the userdata, cleared when done */
+};
+
+static void finish(struct proc *pr)
+{
+	lua_State *L = G.L;
+	if (pr->cb != LUA_NOREF && !G.stopping) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, pr->cb);
+		lua_pushinteger(L, pr->status);
+		lua_pushlstring(L, pr->o.buf ? pr->o.buf : "", pr->o.len);
+		lua_pushlstring(L, pr->e.buf ? pr->e.buf : "", pr->e.len);
+		if (pr->signal)
+			lua_pushinteger(L, pr->signal);
+		else
+			lua_pushnil(L);
+		if (call_protected(L, 4, 0) != LUA_OK) {
+			G.stats.timer_errors++;
+			call_report(L, "spawn callback error");
+		}
+	}
+	luaL_unref(L, LUA_REGISTRYINDEX, pr->cb);
+	luaL_unref(L, LUA_REGISTRYINDEX, pr->self);
+	if (pr->ud)
+		*pr->ud = NULL;
+	free(pr->o.buf);
+	free(pr->e.buf);
+	free(pr->stdin_text);
+	free(pr);
+}
+
+static void on_close(uv_handle_t *h)
+{
+	struct proc *pr = h->data;
+	if (--pr->open == 0)
+		finish(pr);
+}
+
+static void close_once(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, on_close);
+}
+
+static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf)
+{
+	(void)want;
+	struct proc *pr = h->data;
+	struct out *o = (uv_pipe_t *)h == &pr->out ? &pr->o : &pr->e;
+	static char sink[4096];
+	if (o->len >= SPAWN_MAX) {                 /* over the cap: read into a sink */
+		*buf = uv_buf_init(sink, sizeof(sink));
+		return;
+	}
+	if (o->cap - o->len < 4096) {
+		size_t cap = o->cap ? o->cap * 2 : 8192;
+		char *b = realloc(o->buf, cap);
+		if (!b) {
+			*buf = uv_buf_init(sink, sizeof(sink));
+			return;
+		}
+		o->buf = b, o->cap = cap;
+	}
+	*buf = uv_buf_init(o->buf + o->len, (unsigned)(o->cap - o->len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct proc *pr = s->data;
+	struct out *o = (uv_pipe_t *)s == &pr->out ? &pr->o : &pr->e;
+	if (n > 0) {
+		if (o->buf && buf->base >= o->buf && buf->base < o->buf + o->cap)
+			o->len += (size_t)n;
+		else
+			o->dropped += (size_t)n;
+		if (o->len > SPAWN_MAX)
+			o->dropped += o->len - SPAWN_MAX, o->len = SPAWN_MAX;
+	} else if (n < 0) {
+		close_once((uv_handle_t *)s);
+	}
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+	struct proc *pr = p->data;
+	pr->status = status;
+	pr->signal = sig;
+	pr->exited = 1;
+	close_once((uv_handle_t *)p);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	(void)status;
+	struct proc *pr = w->data;
+	close_once((uv_handle_t *)&pr->in);
+}
+
+/* ct.spawn(argv [, opts] [, on_exit]) -> process | nil, message, code
+ * argv: list of strings (program and arguments, looked up in PATH); a string only
+ * with opts.shell = true (run by /bin/sh -c). opts.stdin: text for its stdin.
+ * on_exit(code, stdout, stderr, signal) runs on the loop when it has finished. */
+static int spawn_spawn(lua_State *L)
+{
+	int shell = 0, cbi = 0;
+	const char *stdin_text = NULL;
+	size_t stdin_len = 0;
+	if (lua_istable(L, 2)) {
+		lua_getfield(L, 2, "shell");
+		shell = lua_toboolean(L, -1);
+		lua_getfield(L, 2, "stdin");
+		if (!lua_isnil(L, -1))
+			stdin_text = luaL_checklstring(L, -1, &stdin_len);
+		lua_pop(L, 2);
+		cbi = lua_isnoneornil(L, 3) ? 0 : 3;
+	} else if (!lua_isnoneornil(L, 2)) {
+		cbi = 2;
+	}
+	if (cbi)
+		luaL_checktype(L, cbi, LUA_TFUNCTION);
+
+	const char *args[258];
+	int argc = 0;
+	if (lua_type(L, 1) == LUA_TSTRING) {
+		if (!shell)
+			return luaL_argerror(L, 1, "a command string needs opts.shell = true (or pass an argv list)");
+		args[argc++] = "/bin/sh";
+		args[argc++] = "-c";
+		args[argc++] = lua_tostring(L, 1);
+	} else {
+		luaL_checktype(L, 1, LUA_TTABLE);
+		lua_Integer n = luaL_len(L, 1);
+		luaL_argcheck(L, n >= 1 && n <= 256, 1, "argv must list 1 to 256 strings");
+		for (lua_Integer i = 1; i <= n; i++) {
+			lua_geti(L, 1, i);
+			if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+				return luaL_argerror(L, 1, "argv must hold only strings");
+			args[argc++] = lua_tostring(L, -1);   /* kept alive by the argv table */
+			lua_pop(L, 1);
+		}
+	}
+	args[argc] = NULL;
+
+	struct proc *pr = calloc(1, sizeof(*pr));
+	if (!pr)
+		return luaL_error(L, "out of memory");
+	pr->cb = LUA_NOREF, pr->self = LUA_NOREF;
+	uv_pipe_init(G.loop, &pr->out, 0);
+	uv_pipe_init(G.loop, &pr->err, 0);
+	uv_pipe_init(G.loop, &pr->in, 0);
+	pr->p.data = pr->out.data = pr->err.data = pr->in.data = pr;
+	uv_stdio_container_t stdio[3] = {
+		{ .flags = stdin_text ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE,
+		  .data.stream = (uv_stream_t *)&pr->in },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&pr->out },
+		{ .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&pr->err },
+	};
+	uv_process_options_t o = {
+		.exit_cb = on_exit_cb, .file = args[0], .args = (char **)args,
+		.stdio_count = 3, .stdio = stdio,
+	};
+	int rc = uv_spawn(G.loop, &pr->p, &o);
+	pr->open = 4;
+	if (rc < 0) {
+		/* the pipes (and the process handle) still need closing */
+		close_once((uv_handle_t *)&pr->p);
+		close_once((uv_handle_t *)&pr->in);
+		close_once((uv_handle_t *)&pr->out);
+		close_once((uv_handle_t *)&pr->err);
+		lua_pushnil(L);
+		lua_pushstring(L, uv_strerror(rc));
+		lua_pushstring(L, errno_name(-rc));
+		return 3;
+	}
+	uv_read_start((uv_stream_t *)&pr->out, on_alloc, on_read);
+	uv_read_start((uv_stream_t *)&pr->err, on_alloc, on_read);
+	if (stdin_text) {
+		pr->stdin_text = malloc(stdin_len ? stdin_len : 1);
+		memcpy(pr->stdin_text, stdin_text, stdin_len);
+		pr->wbuf = uv_buf_init(pr->stdin_text, (unsigned)stdin_len);
+		pr->wr.data = pr;
+		if (uv_write(&pr->wr, (uv_stream_t *)&pr->in, &pr->wbuf, 1, on_written) < 0)
+			close_once((uv_handle_t *)&pr->in);
+	} else {
+		close_once((uv_handle_t *)&pr->in);
+	}
+	struct proc **ud = lua_newuserdatauv(L, sizeof(*ud), 0);
+	*ud = pr;
+	pr->ud = ud;
+	luaL_setmetatable(L, SPAWN_MT);
+	if (cbi) {
+		lua_pushvalue(L, cbi);
+		pr->cb = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
+	lua_pushvalue(L, -1);
+	pr->self = luaL_ref(L, LUA_REGISTRYINDEX);
+	return 1;
+}
+
+/* process:kill([signal]) -> true | nil, message, code (default SIGTERM) */
+static int spawn_kill(lua_State *L)
+{
+	struct proc **ud = luaL_checkudata(L, 1, SPAWN_MT);
+	int sig = (int)luaL_optinteger(L, 2, 15);
+	if (!*ud || (*ud)->exited)
+		return push_fail(L, ESRCH);
+	int rc = uv_process_kill(&(*ud)->p, sig);
+	if (rc < 0)
+		return push_fail(L, -rc);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* process:pid() -> integer | nil once finished */
+static int spawn_pid(lua_State *L)
+{
+	struct proc **ud = luaL_checkudata(L, 1, SPAWN_MT);
+	if (!*ud)
+		return 0;
+	lua_pushinteger(L, (*ud)->p.pid);
+	return 1;
+}
+
+static const luaL_Reg spawn_methods[] = {
+	{ "kill", spawn_kill },
+	{ "pid", spawn_pid },
+	{ NULL, NULL },
+};
+
+static const luaL_Reg spawn_meta[] = {
+	{ NULL, NULL },
+};
+
+static const luaL_Reg spawn_funcs[] = {
+	{ "spawn", spawn_spawn },
+	{ NULL, NULL },
+};
+
+void spawn_register(lua_State *L)
+{
+	core_class(L, SPAWN_MT, spawn_meta, spawn_methods);
+	luaL_setfuncs(L, spawn_funcs, 0);
+}
