@@ -20,7 +20,7 @@ HDRS       = $(wildcard src/*.h)
 # Debian 12 packages: build, run, test.
 DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev libuv1-dev
 DEBS_RUN   = lua-cjson
-DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4
+DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4 tmux
 
 .PHONY: all deps run demo test test-unit docs install uninstall clean FORCE
 

@@ -7,6 +7,8 @@
  *   tgen [-n COUNT] udp ADDR PORT [SPORT]      -> "udp ADDR SPORT PORT" (ping, pong)
  *   tgen [-n COUNT] udp-oneway ADDR PORT [SPORT] -> "udp ADDR SPORT PORT" (no reply)
  *   tgen icmp ADDR [ID]                        -> "icmp ADDR ID" (echo, reply)
+ *   tgen [-n COUNT] connect ADDR PORT          -> "connect ADDR PORT" (a SYN; refused or
+ *                                                 not, it makes a NEW; -n: ports PORT...)
  *   tgen ftp ADDR PORT [--data]                -> "ftp ADDR SPORT PORT DATAPORT [data]"
  * ftp: an ftp-style control dialogue (PASV for IPv4, EPSV for IPv6) so that the
  * kernel's ftp helper, assigned by the test's nft rule, creates an expectation;
@@ -315,9 +317,21 @@ static void op_ftp(const char *host, int port, int data)
 	printf("ftp %s %d %d %d%s\n", host, cport, port, dport, data ? " data" : "");
 }
 
+/* One connection attempt, as a scanner makes: whatever the answer, close. */
+static void op_connect(const char *host, int port)
+{
+	struct addr a = mkaddr(host, port);
+	int c = sock(a.family, SOCK_STREAM, 0, NULL);
+	if (connect(c, (struct sockaddr *)&a.ss, a.len) < 0 && errno != ECONNREFUSED)
+		die("connect");
+	close(c);
+	printf("connect %s %d\n", host, port);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: tgen [-n COUNT] tcp|udp|udp-oneway ADDR PORT [SPORT]\n"
+			"       tgen [-n COUNT] connect ADDR PORT\n"
 			"       tgen icmp ADDR [ID]\n       tgen ftp ADDR PORT [--data]\n");
 	exit(2);
 }
@@ -341,6 +355,8 @@ int main(int argc, char **argv)
 			op_udp(host, port, sport, 1);
 		else if (strcmp(op, "udp-oneway") == 0 && port > 0)
 			op_udp(host, port, sport, 0);
+		else if (strcmp(op, "connect") == 0 && port > 0)
+			op_connect(host, port + n);
 		else if (strcmp(op, "icmp") == 0)
 			op_icmp(host, argc - i > 2 ? atoi(argv[i + 2]) : (getpid() & 0xffff));
 		else if (strcmp(op, "ftp") == 0 && port > 0)
