@@ -22,7 +22,7 @@ DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack
 DEBS_RUN   = lua-cjson
 DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4 tmux
 
-.PHONY: all deps run demo test test-unit docs install uninstall clean FORCE
+.PHONY: all deps run demo test test-unit bench docs install uninstall clean FORCE
 
 all: ctlua tests/tgen tests/nlcapture
 
@@ -71,6 +71,15 @@ test: deps
 test-unit: all
 	prove -f tests/unit/*.t
 
+# Benchmark (never part of make test): ctlua against conntrack -E and a bare receiver.
+BENCH_BINS = bench/loadgen bench/floor bench/measure
+bench/%: bench/%.c
+	$(CC) -O2 -Wall -Wextra -o $@ $< $(shell pkg-config --cflags --libs libmnl 2>/dev/null)
+
+bench: deps
+	$(MAKE) --no-print-directory ctlua $(BENCH_BINS)
+	bash bench/run.sh $(BENCH_ARGS)
+
 # Regenerates the README's field reference from the field list (src/fields.h).
 docs: ctlua
 	./ctlua --fields > build/fields.md
@@ -90,4 +99,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(SHAREDIR)
 
 clean:
-	rm -rf build ctlua tests/tgen tests/nlcapture
+	rm -rf build ctlua tests/tgen tests/nlcapture $(BENCH_BINS)

@@ -67,16 +67,27 @@ local function call_list(list, ...)
   end
 end
 
--- Hot path: called by the C core with each event table.
-local function dispatch(ev)
-  local list = lists[ev.event]
-  for i = 1, #list do
+-- Hot path: called by the C core with each event table. One xpcall per event, not
+-- per handler: `current` says which handler raised, and the walk resumes after it.
+local current
+local function run(list, from, ev)
+  for i = from, #list do
     local h = list[i]
     local match = h.match
-    if not h.cancelled and (match == nil or match(ev)) then
-      local ok, err = xpcall(h.fn, traceback, ev)
-      if not ok then handler_failed(h, err) end
-    end
+    current = i
+    if not h.cancelled and (match == nil or match(ev)) then h.fn(ev) end
+  end
+end
+
+local function dispatch(ev)
+  local list = lists[ev.event]
+  local n = #list
+  local from = 1
+  while from <= n do
+    local ok, err = xpcall(run, traceback, list, from, ev)
+    if ok then return end
+    handler_failed(list[current], err)
+    from = current + 1
   end
 end
 

@@ -1,9 +1,11 @@
 /* event.c — the conntrack event socket: subscribe, drain, convert, dispatch.
  *
  * One non-blocking netlink socket on a uv_poll_t, joined only to the groups some
- * handler needs. Each wake-up reads at most EVENT_BUDGET datagrams so timers stay
- * punctual; the poll is level-triggered, so what is left is read on the next turn.
- * Lua runs only in deliver(), inside call_protected, never in a libmnl callback. */
+ * handler needs. Each wake-up reads at most EVENT_ROUNDS batches of EVENT_BATCH
+ * datagrams (recvmmsg) so timers stay punctual; the poll is level-triggered, so what
+ * is left is read on the next turn. Lua runs only in deliver_batch(), one protected
+ * call per batch, never in a libmnl callback. */
+#define _GNU_SOURCE             /* recvmmsg */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,34 +21,19 @@
 #include <lauxlib.h>
 #include "ctlua.h"
 
-#define EVENT_BUDGET 64          /* datagrams per wake-up */
+#define EVENT_BATCH 64           /* datagrams per recvmmsg */
+#define EVENT_ROUNDS 4           /* recvmmsg calls per wake-up: 256 datagrams at most */
+#define DGRAM_SIZE 8192          /* one event datagram is far smaller */
 
 static struct mnl_socket *nl;
 static uv_poll_t poll_h;
 static int poll_active;
 static uint32_t groups;          /* bit g set = joined netlink group g */
-static char rxbuf[32768];     /* one event datagram is far smaller */
 
 /* From-file mode (canned messages for unprivileged tests). */
 static char *file_buf;
 static size_t file_len;
 static uv_timer_t file_timer;
-
-struct delivery { const struct nlmsghdr *nlh; enum ev_kind kind; double now; };
-
-/* Protected: parse, build the table, call hooks.dispatch(ev). */
-static int deliver(lua_State *L)
-{
-	struct delivery *d = lua_touserdata(L, 1);
-	if (!convert_msg(L, d->nlh, d->kind >= EV_EXP_NEW, d->kind, d->now)) {
-		G.stats.parse_errors++;
-		return 0;
-	}
-	lua_rawgeti(L, LUA_REGISTRYINDEX, G.dispatch_ref);
-	lua_insert(L, -2);
-	lua_call(L, 1, 0);
-	return 0;
-}
 
 static int classify(const struct nlmsghdr *nlh)
 {
@@ -67,23 +54,45 @@ static int classify(const struct nlmsghdr *nlh)
 	return -1;
 }
 
-/* Delivers every event message of one datagram. */
-static void deliver_datagram(const void *buf, size_t len)
+/* The batch being delivered: datagrams from one recvmmsg (or the canned file).
+ * batch_i advances before each datagram is handed over, so an error raised while
+ * delivering one neither repeats it nor loses the ones after it. */
+static const char *batch_buf[EVENT_BATCH];
+static size_t batch_len[EVENT_BATCH];
+static int batch_n, batch_i;
+static double batch_now;
+
+/* Protected (one call per batch): parse, build each table, call hooks.dispatch(ev). */
+static int deliver_batch(lua_State *L)
 {
-	const struct nlmsghdr *nlh = buf;
-	int left = (int)len;
-	double now = core_now();
-	G.stats.batches++;
-	for (; mnl_nlmsg_ok(nlh, left) && !G.stopping; nlh = mnl_nlmsg_next(nlh, &left)) {
-		int kind = classify(nlh);
-		if (kind < 0)
-			continue;
-		G.stats.events[kind]++;
-		struct delivery d = { nlh, (enum ev_kind)kind, now };
-		lua_State *L = G.L;
-		lua_pushcfunction(L, deliver);
-		lua_pushlightuserdata(L, &d);
-		if (call_protected(L, 1, 0) != LUA_OK)
+	lua_rawgeti(L, LUA_REGISTRYINDEX, G.dispatch_ref);
+	while (batch_i < batch_n && !G.stopping) {
+		int i = batch_i++;
+		const struct nlmsghdr *nlh = (const void *)batch_buf[i];
+		int left = (int)batch_len[i];
+		for (; mnl_nlmsg_ok(nlh, left) && !G.stopping; nlh = mnl_nlmsg_next(nlh, &left)) {
+			int kind = classify(nlh);
+			if (kind < 0)
+				continue;
+			G.stats.events[kind]++;
+			lua_pushvalue(L, 1);
+			if (!convert_msg(L, nlh, kind >= EV_EXP_NEW, (enum ev_kind)kind, batch_now)) {
+				G.stats.parse_errors++;
+				lua_pop(L, 1);
+				continue;
+			}
+			lua_call(L, 1, 0);
+		}
+	}
+	return 0;
+}
+
+static void deliver_pending(void)
+{
+	lua_State *L = G.L;
+	while (batch_i < batch_n && !G.stopping) {
+		lua_pushcfunction(L, deliver_batch);
+		if (call_protected(L, 0, 0) != LUA_OK)
 			call_report(L, "event dispatch failed");
 	}
 }
@@ -96,6 +105,10 @@ static void on_overrun(void)
 		call_report(G.L, "overrun dispatch failed");
 }
 
+static char rxbufs[EVENT_BATCH][DGRAM_SIZE];
+static struct mmsghdr mm[EVENT_BATCH];
+static struct iovec iov[EVENT_BATCH];
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
 	(void)events;
@@ -103,12 +116,19 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		return;
 	if (status < 0) {
 		/* libuv stops a watcher that reports POLLERR; on netlink that is the
-		 * pending ENOBUFS of an overrun, which the recv below collects. Watch on. */
+		 * pending ENOBUFS of an overrun, which the read below collects. Watch on. */
 		uv_poll_start(h, UV_READABLE, on_readable);
 	}
 	int fd = mnl_socket_get_fd(nl);
-	for (int n = 0; n < EVENT_BUDGET && !G.stopping && nl; n++) {
-		ssize_t r = recv(fd, rxbuf, sizeof(rxbuf), MSG_DONTWAIT);
+	for (int round = 0; round < EVENT_ROUNDS && !G.stopping && nl; round++) {
+		for (int i = 0; i < EVENT_BATCH; i++) {
+			iov[i].iov_base = rxbufs[i];
+			iov[i].iov_len = DGRAM_SIZE;
+			memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+		}
+		int r = recvmmsg(fd, mm, EVENT_BATCH, MSG_DONTWAIT, NULL);
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
@@ -121,7 +141,15 @@ static void on_readable(uv_poll_t *h, int status, int events)
 			fprintf(stderr, "ctlua: event socket: %s\n", strerror(errno));
 			break;
 		}
-		deliver_datagram(rxbuf, (size_t)r);
+		for (int i = 0; i < r; i++) {
+			batch_buf[i] = rxbufs[i];
+			batch_len[i] = mm[i].msg_len;
+		}
+		batch_n = r, batch_i = 0, batch_now = core_now();
+		G.stats.batches++;
+		deliver_pending();
+		if (r < EVENT_BATCH)     /* drained: wait for the next wake-up */
+			break;
 	}
 }
 
@@ -176,7 +204,10 @@ static int join_groups(uint32_t mask)
 static void file_deliver(uv_timer_t *t)
 {
 	(void)t;
-	deliver_datagram(file_buf, file_len);
+	batch_buf[0] = file_buf, batch_len[0] = file_len;
+	batch_n = 1, batch_i = 0, batch_now = core_now();
+	G.stats.batches++;
+	deliver_pending();
 	uv_close((uv_handle_t *)&file_timer, NULL);
 }
 
