@@ -62,6 +62,54 @@ static const char *const exp_flag_bits[] = { "permanent", "inactive", "userspace
 
 static struct nfct_labelmap *labelmap;
 
+/* Every field name as an interned Lua string in one array (registry), so setting a
+ * field is an array read and a rawset: no strcmp in lua_setfield's string cache on
+ * the hot path. K_* are the array positions of each group of names. */
+static int keys_ref = LUA_NOREF;
+#define K_CT 1
+#define K_TUPLE (K_CT + (int)NELEM(ct_fields))
+#define K_EXP (K_TUPLE + (int)NELEM(tuple_fields))
+#define K_STATUS (K_EXP + (int)NELEM(exp_fields))
+#define K_EXPFLAG (K_STATUS + (int)NELEM(status_bits))
+#define K_PROTO (K_EXPFLAG + (int)NELEM(exp_flag_bits))
+#define K_PROTONUM (K_PROTO + 1)
+#define K_DIR (K_PROTO + 2)
+
+static void add_keys(lua_State *L, int *n, const char *const *names, unsigned count, size_t stride)
+{
+	for (unsigned i = 0; i < count; i++) {
+		lua_pushstring(L, *(const char *const *)((const char *)names + i * stride));
+		lua_rawseti(L, -2, ++*n);
+	}
+}
+
+/* Pushes the keys table; returns its absolute index. */
+static int push_keys(lua_State *L)
+{
+	if (keys_ref == LUA_NOREF) {
+		int n = 0;
+		lua_createtable(L, K_DIR, 0);
+		add_keys(L, &n, &ct_fields[0].name, NELEM(ct_fields), sizeof(ct_fields[0]));
+		add_keys(L, &n, &tuple_fields[0].name, NELEM(tuple_fields), sizeof(tuple_fields[0]));
+		add_keys(L, &n, &exp_fields[0].name, NELEM(exp_fields), sizeof(exp_fields[0]));
+		add_keys(L, &n, status_bits, NELEM(status_bits), sizeof(status_bits[0]));
+		add_keys(L, &n, exp_flag_bits, NELEM(exp_flag_bits), sizeof(exp_flag_bits[0]));
+		static const char *const extra[] = { "proto", "protonum", "dir" };
+		add_keys(L, &n, extra, 3, sizeof(extra[0]));
+		keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, keys_ref);
+	return lua_gettop(L);
+}
+
+/* t[keys[k]] = value on top; the table is just below the value. */
+static inline void setk(lua_State *L, int kidx, int k)
+{
+	lua_rawgeti(L, kidx, k);
+	lua_insert(L, -2);
+	lua_rawset(L, -3);
+}
+
 void convert_init(void)
 {
 	/* Missing connlabel.conf is normal: labels then show as bit numbers. */
@@ -102,14 +150,14 @@ static void push_family(lua_State *L, unsigned f)
 		lua_pushfstring(L, "%d", (int)f);
 }
 
-static void push_set(lua_State *L, uint32_t bits, const char *const *names, unsigned n)
+static void push_set(lua_State *L, uint32_t bits, int kidx, int kbase, unsigned n)
 {
 	lua_createtable(L, 0, 4);
 	for (unsigned i = 0; i < 32; i++) {
 		if (!(bits & (1u << i)))
 			continue;
 		if (i < n)
-			lua_pushstring(L, names[i]);
+			lua_rawgeti(L, kidx, kbase + (int)i);
 		else
 			lua_pushfstring(L, "bit%d", (int)i);
 		lua_pushboolean(L, 1);
@@ -193,7 +241,7 @@ static void push_addr(lua_State *L, int family, const void *a)
 
 /* Pushes one direction (0 orig, 1 reply) of ct as a tuple table. */
 static void push_tuple(lua_State *L, const struct nf_conntrack *ct, int dir,
-		       const struct nlmsghdr *nlh)
+		       const struct nlmsghdr *nlh, int kidx)
 {
 	unsigned family = nfct_get_attr_u8(ct, ATTR_L3PROTO);
 	unsigned proto = nfct_get_attr_u8(ct, ATTR_L4PROTO);
@@ -250,7 +298,7 @@ static void push_tuple(lua_State *L, const struct nf_conntrack *ct, int dir,
 		default:
 			continue;
 		}
-		lua_setfield(L, -2, f->name);
+		setk(L, kidx, K_TUPLE + (int)i);
 	}
 }
 
@@ -372,6 +420,7 @@ static int push_common(lua_State *L, const struct field *f, const struct nlmsghd
 void convert_ct(lua_State *L, const struct nlmsghdr *nlh, const struct nf_conntrack *ct,
 		enum ev_kind kind, double now)
 {
+	int kidx = push_keys(L);
 	lua_createtable(L, 0, 16);
 	for (unsigned i = 0; i < NELEM(ct_fields); i++) {
 		const struct field *f = &ct_fields[i];
@@ -424,12 +473,12 @@ void convert_ct(lua_State *L, const struct nlmsghdr *nlh, const struct nf_conntr
 			break;
 		}
 		case F_TUPLE:
-			push_tuple(L, ct, a, nlh);
+			push_tuple(L, ct, a, nlh, kidx);
 			break;
 		case F_STATUS:
 			if (!nfct_attr_is_set(ct, a))
 				continue;
-			push_set(L, nfct_get_attr_u32(ct, a), status_bits, NELEM(status_bits));
+			push_set(L, nfct_get_attr_u32(ct, a), kidx, K_STATUS, NELEM(status_bits));
 			break;
 		case F_LABELS: {
 			const struct nfct_bitmask *b = nfct_get_attr(ct, a);
@@ -459,8 +508,9 @@ void convert_ct(lua_State *L, const struct nlmsghdr *nlh, const struct nf_conntr
 			if (!push_common(L, f, nlh, kind, now))
 				continue;
 		}
-		lua_setfield(L, -2, f->name);
+		setk(L, kidx, K_CT + (int)i);
 	}
+	lua_remove(L, kidx);
 }
 
 /* An expectation's tuples are conntrack objects holding their orig direction. */
@@ -469,6 +519,7 @@ void convert_exp(lua_State *L, const struct nlmsghdr *nlh, const struct nf_expec
 {
 	const struct nf_conntrack *expected = nfexp_attr_is_set(exp, ATTR_EXP_EXPECTED)
 		? nfexp_get_attr(exp, ATTR_EXP_EXPECTED) : NULL;
+	int kidx = push_keys(L);
 	lua_createtable(L, 0, 14);
 	for (unsigned i = 0; i < NELEM(exp_fields); i++) {
 		const struct field *f = &exp_fields[i];
@@ -509,34 +560,35 @@ void convert_exp(lua_State *L, const struct nlmsghdr *nlh, const struct nf_expec
 			if (!nfexp_attr_is_set(exp, a))
 				continue;
 			const struct nf_conntrack *t = nfexp_get_attr(exp, a);
-			push_tuple(L, t, 0, NULL);
+			push_tuple(L, t, 0, NULL, kidx);
 			if (a == ATTR_EXP_MASTER && nfct_attr_is_set(t, ATTR_L4PROTO)) {
 				push_proto(L, nfct_get_attr_u8(t, ATTR_L4PROTO));
-				lua_setfield(L, -2, "proto");
+				setk(L, kidx, K_PROTO);
 				lua_pushinteger(L, nfct_get_attr_u8(t, ATTR_L4PROTO));
-				lua_setfield(L, -2, "protonum");
+				setk(L, kidx, K_PROTONUM);
 			}
 			break;
 		}
 		case F_EXP_FLAGS:
 			push_set(L, nfexp_attr_is_set(exp, a) ? nfexp_get_attr_u32(exp, a) : 0,
-				 exp_flag_bits, NELEM(exp_flag_bits));
+				 kidx, K_EXPFLAG, NELEM(exp_flag_bits));
 			break;
 		case F_EXP_NAT:
 			if (!nfexp_attr_is_set(exp, a))
 				continue;
-			push_tuple(L, nfexp_get_attr(exp, a), 0, NULL);
+			push_tuple(L, nfexp_get_attr(exp, a), 0, NULL, kidx);
 			if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_DIR)) {
 				lua_pushstring(L, nfexp_get_attr_u32(exp, ATTR_EXP_NAT_DIR) ? "reply" : "orig");
-				lua_setfield(L, -2, "dir");
+				setk(L, kidx, K_DIR);
 			}
 			break;
 		default:
 			if (!push_common(L, f, nlh, kind, now))
 				continue;
 		}
-		lua_setfield(L, -2, f->name);
+		setk(L, kidx, K_EXP + (int)i);
 	}
+	lua_remove(L, kidx);
 }
 
 /* Parse targets, kept across calls so that an error raised mid-conversion (out of
@@ -556,15 +608,25 @@ int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind 
 		if (nfexp_nlmsg_parse(nlh, msg_exp) < 0)
 			return 0;
 		convert_exp(L, nlh, msg_exp, kind, now);
-	} else {
-		if (msg_ct)
-			nfct_destroy(msg_ct);
-		if (!(msg_ct = nfct_new()))
-			return luaL_error(L, "out of memory");
-		if (nfct_nlmsg_parse(nlh, msg_ct) < 0)
-			return 0;
-		convert_ct(L, nlh, msg_ct, kind, now);
+		return 1;
 	}
+	/* Reuse the parse target (no malloc per event) unless the last message left
+	 * heap-owned attributes in it; resetting copies a pristine object over it. */
+	static struct nf_conntrack *blank;
+	if (!blank && !(blank = nfct_new()))
+		return luaL_error(L, "out of memory");
+	if (msg_ct && (nfct_attr_is_set(msg_ct, ATTR_SECCTX) || nfct_attr_is_set(msg_ct, ATTR_CONNLABELS) ||
+		       nfct_attr_is_set(msg_ct, ATTR_CONNLABELS_MASK) || nfct_attr_is_set(msg_ct, ATTR_HELPER_INFO))) {
+		nfct_destroy(msg_ct);
+		msg_ct = NULL;
+	}
+	if (msg_ct)
+		nfct_copy(msg_ct, blank, NFCT_CP_OVERRIDE);
+	else if (!(msg_ct = nfct_new()))
+		return luaL_error(L, "out of memory");
+	if (nfct_nlmsg_parse(nlh, msg_ct) < 0)
+		return 0;
+	convert_ct(L, nlh, msg_ct, kind, now);
 	return 1;
 }
 
