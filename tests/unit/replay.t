@@ -31,23 +31,18 @@ same_file "$T_TMP/out" "$D/ipv6.conntrack" "--replay - reads stdin"
 $AS_USER "$CTLUA" --replay "$T_TMP/a.json" "$TOP/scripts/log.lua" -- --json > "$T_TMP/b.json"
 [ -s "$T_TMP/a.json" ]; ok $? "recorded $(lines "$T_TMP/a.json") JSON events"
 # Same objects line by line (lua-cjson does not order keys, so compare decoded).
-out=$(lua5.4 - "$T_TMP/a.json" "$T_TMP/b.json" <<'LUA'
-local cjson = require "cjson"
-	local function eq(a, b)
-		if type(a) ~= "table" or type(b) ~= "table" then return a == b end
-		for k, v in pairs(a) do if not eq(v, b[k]) then return false end end
-		for k in pairs(b) do if a[k] == nil then return false end end
-		return true
-	end
-	local fa, fb = io.lines(arg[1]), io.lines(arg[2])
-	local n, bad = 0, 0
-	for la in fa do
-		local lb = fb()
-		n = n + 1
-		if not lb or not eq(cjson.decode(la), cjson.decode(lb)) then bad = bad + 1 end
-	end
-	if fb() then bad = bad + 1 end
-	print(n, bad)
+out=$(lua5.4 - "$T_TMP/a.json" "$T_TMP/b.json" "$TOP/tests/lib/?.lua" <<'LUA'
+package.path = arg[3] .. ";" .. package.path
+local cjson, eq = require "cjson", require("tap").deep_eq
+local fa, fb = io.lines(arg[1]), io.lines(arg[2])
+local n, bad = 0, 0
+for la in fa do
+	local lb = fb()
+	n = n + 1
+	if not lb or not eq(cjson.decode(la), cjson.decode(lb)) then bad = bad + 1 end
+end
+if fb() then bad = bad + 1 end
+print(n, bad)
 LUA
 )
 is "$out" "$(lines "$T_TMP/a.json")	0" "JSON record -> replay -> record gives the same events, every field"
