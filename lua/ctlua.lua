@@ -25,7 +25,7 @@ local lists = {}
 for name in pairs(GROUP) do lists[name] = {} end
 
 local started, finished = false, false
-local handler_errors, stop_reasons = 0, nil
+local handler_errors = 0
 local errors_by_event = {}
 local traceback = debug.traceback
 
@@ -37,11 +37,7 @@ local function groups_mask()
   return mask
 end
 
-local function resubscribe()
-  local ok, msg, code = core.subscribe(groups_mask())
-  if not ok then return nil, msg, code end
-  return true
-end
+local function resubscribe() return core.subscribe(groups_mask()) end
 
 local function where(fn)
   local info = debug.getinfo(fn, "S")
