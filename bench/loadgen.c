@@ -2,8 +2,9 @@
  *
  *   loadgen COUNT [RATE]    (RATE datagrams/s; 0 or absent = as fast as possible)
  *
- * Sends COUNT UDP datagrams over loopback, each with a tuple of its own (source
- * address 127.1.x.y, destination port 1..60000), so each makes a NEW event when
+ * Sends COUNT UDP datagrams over loopback, each with a tuple of its own (one of 100
+ * source addresses 127.1.0.1-100 in turns of 64 datagrams, so each source sends 1 %
+ * of them; destination ports 1..60000), so each makes a NEW event when
  * conntrack confirms it; the bench's nft input rule then drops it, and the bench's
  * short UDP timeout turns every entry into a DESTROY a second later. Uses sendmmsg
  * in batches of 64. Prints the count sent and the seconds it took. */
@@ -35,9 +36,9 @@ int main(int argc, char **argv)
 	}
 	long count = atol(argv[1]);
 	double rate = argc > 2 ? atof(argv[2]) : 0;
-	int nsrc = (int)(count / PORTS + 1);
-	int *fds = calloc((size_t)nsrc, sizeof(int));
-	for (int s = 0; s < nsrc; s++) {
+	enum { NSRC = 100 };
+	int fds[NSRC];
+	for (int s = 0; s < NSRC; s++) {
 		struct sockaddr_in src = { .sin_family = AF_INET };
 		src.sin_addr.s_addr = htonl((127u << 24) | (1u << 16) | (unsigned)(s + 1));
 		fds[s] = socket(AF_INET, SOCK_DGRAM, 0);
@@ -46,19 +47,26 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (count > (long)NSRC * PORTS) {
+		fprintf(stderr, "loadgen: at most %ld distinct tuples\n", (long)NSRC * PORTS);
+		return 2;
+	}
 	struct sockaddr_in dst[BATCH];
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov = { .iov_base = "x", .iov_len = 1 };
 	double t0 = now();
 	long sent = 0;
-	while (sent < count) {
-		int s = (int)(sent / PORTS);
+	/* Block b (BATCH datagrams) goes from source b % NSRC; within a source, the
+	 * destination ports run on, so every tuple is new. */
+	for (long b = 0; sent < count; b++) {
+		int s = (int)(b % NSRC);
+		long base = (b / NSRC) * BATCH;
 		int n = 0;
-		while (n < BATCH && sent + n < count && (int)((sent + n) / PORTS) == s) {
+		while (n < BATCH && sent + n < count) {
 			memset(&dst[n], 0, sizeof(dst[n]));
 			dst[n].sin_family = AF_INET;
 			dst[n].sin_addr.s_addr = htonl(0x7f000001);
-			dst[n].sin_port = htons((uint16_t)(1 + (sent + n) % PORTS));
+			dst[n].sin_port = htons((uint16_t)(1 + (base + n) % PORTS));
 			memset(&msgs[n], 0, sizeof(msgs[n]));
 			msgs[n].msg_hdr.msg_name = &dst[n];
 			msgs[n].msg_hdr.msg_namelen = sizeof(dst[n]);
@@ -66,14 +74,18 @@ int main(int argc, char **argv)
 			msgs[n].msg_hdr.msg_iovlen = 1;
 			n++;
 		}
-		int r = sendmmsg(fds[s], msgs, (unsigned)n, 0);
-		if (r < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS)
-				continue;
-			perror("loadgen: sendmmsg");
-			return 1;
+		int done = 0;
+		while (done < n) {
+			int r = sendmmsg(fds[s], msgs + done, (unsigned)(n - done), 0);
+			if (r < 0) {
+				if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS)
+					continue;
+				perror("loadgen: sendmmsg");
+				return 1;
+			}
+			done += r;
 		}
-		sent += r;
+		sent += n;
 		if (rate > 0) {   /* pace: never ahead of the schedule */
 			double ahead = (double)sent / rate - (now() - t0);
 			if (ahead > 0)

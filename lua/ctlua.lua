@@ -37,7 +37,29 @@ local function groups_mask()
   return mask
 end
 
-local function resubscribe() return core.subscribe(groups_mask()) end
+-- The kernel-side event filter for the handlers now registered (see ctlua.kfilter).
+local kfilter = require "ctlua.kfilter"
+local kernel_spec
+local function refilter()
+  if not core.use_kernel_filter then return end
+  local hs = {}
+  for _, name in ipairs { "new", "update", "destroy" } do
+    for _, h in ipairs(lists[name]) do hs[#hs + 1] = h end
+  end
+  local spec = kfilter.spec(hs, core)
+  local ok, msg = core.kernel_filter(spec)
+  if not ok then
+    -- Not fatal: every event then reaches the Lua filters, which decide anyway.
+    io.stderr:write("ctlua: kernel event filter not applied: ", tostring(msg), "\n")
+    spec = nil
+  end
+  kernel_spec = spec
+end
+
+local function resubscribe()
+  refilter()
+  return core.subscribe(groups_mask())
+end
 
 local function where(fn)
   local info = debug.getinfo(fn, "S")
@@ -360,6 +382,9 @@ function ct.stats()
   end
   table.sort(names)
   s.groups, s.handlers = names, n
+  local kf = {}
+  for k, v in pairs(kernel_spec or {}) do kf[k] = #v end
+  s.kernel_filter = kernel_spec and kf or false   -- attribute -> number of values
   if replay then
     for _, k in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do
       s.events[k] = replayed[k] or 0

@@ -262,6 +262,106 @@ static int event_subscribe(lua_State *L)
 	return 1;
 }
 
+/* Reads spec[key] (array of address entries {family, raw bytes, prefix bits}) into the
+ * filter, in the host-order words libnetfilter_conntrack's BPF compares. */
+static void filter_addrs(lua_State *L, struct nfct_filter *f, const char *key, int v4attr, int v6attr)
+{
+	if (lua_getfield(L, 1, key) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_Integer n = luaL_len(L, -1);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_geti(L, -1, i);
+		lua_geti(L, -1, 1);
+		int v6 = strcmp(lua_tostring(L, -1), "ipv6") == 0;
+		lua_geti(L, -2, 2);
+		size_t len;
+		const unsigned char *raw = (const unsigned char *)lua_tolstring(L, -1, &len);
+		lua_geti(L, -3, 3);
+		int bits = (int)lua_tointeger(L, -1);
+		if (!v6 && len == 4) {
+			struct nfct_filter_ipv4 a;
+			a.addr = (uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 | (uint32_t)raw[2] << 8 | raw[3];
+			a.mask = bits ? 0xffffffffu << (32 - bits) : 0;
+			nfct_filter_add_attr(f, v4attr, &a);
+		} else if (v6 && len == 16) {
+			struct nfct_filter_ipv6 a;
+			for (int w = 0; w < 4; w++) {
+				a.addr[w] = (uint32_t)raw[4 * w] << 24 | (uint32_t)raw[4 * w + 1] << 16 |
+					    (uint32_t)raw[4 * w + 2] << 8 | raw[4 * w + 3];
+				int b = bits - 32 * w;
+				a.mask[w] = b >= 32 ? 0xffffffffu : b <= 0 ? 0 : 0xffffffffu << (32 - b);
+			}
+			nfct_filter_add_attr(f, v6attr, &a);
+		}
+		lua_pop(L, 4);
+	}
+	lua_pop(L, 1);
+}
+
+static int kfilter_on;
+
+/* core.kernel_filter(spec | nil) -> true | nil, message, code
+ * Attaches (replaces) or, with nil, detaches the kernel event filter:
+ * spec = { protos = {6, ...}, states = {3, ...} (TCP), src = {addr...}, dst = {addr...},
+ *          marks = {7, ...} }, each attribute optional (absent = not filtered). */
+static int event_kernel_filter(lua_State *L)
+{
+	if (!nl) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	int fd = mnl_socket_get_fd(nl);
+	if (lua_isnoneornil(L, 1)) {
+		if (kfilter_on)
+			nfct_filter_detach(fd);
+		kfilter_on = 0;
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	luaL_checktype(L, 1, LUA_TTABLE);
+	struct nfct_filter *f = nfct_filter_create();
+	if (!f)
+		return push_fail(L, ENOMEM);
+	if (lua_getfield(L, 1, "protos") == LUA_TTABLE) {
+		for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; i++) {
+			lua_geti(L, -1, i);
+			nfct_filter_add_attr_u32(f, NFCT_FILTER_L4PROTO, (uint32_t)lua_tointeger(L, -1));
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+	if (lua_getfield(L, 1, "states") == LUA_TTABLE) {
+		for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; i++) {
+			lua_geti(L, -1, i);
+			struct nfct_filter_proto p = { IPPROTO_TCP, (uint16_t)lua_tointeger(L, -1) };
+			nfct_filter_add_attr(f, NFCT_FILTER_L4PROTO_STATE, &p);
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+	filter_addrs(L, f, "src", NFCT_FILTER_SRC_IPV4, NFCT_FILTER_SRC_IPV6);
+	filter_addrs(L, f, "dst", NFCT_FILTER_DST_IPV4, NFCT_FILTER_DST_IPV6);
+	if (lua_getfield(L, 1, "marks") == LUA_TTABLE) {
+		for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; i++) {
+			lua_geti(L, -1, i);
+			struct nfct_filter_dump_mark m = { (uint32_t)lua_tointeger(L, -1), 0xffffffffu };
+			nfct_filter_add_attr(f, NFCT_FILTER_MARK, &m);
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+	int rc = nfct_filter_attach(fd, f);
+	int e = errno;
+	nfct_filter_destroy(f);
+	if (rc < 0)
+		return push_fail(L, e);
+	kfilter_on = 1;
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /* core.groups() -> mask of the netlink groups joined now */
 static int event_groups(lua_State *L)
 {
@@ -279,6 +379,7 @@ static int event_rcvbuf(lua_State *L)
 static const luaL_Reg event_funcs[] = {
 	{ "subscribe", event_subscribe },
 	{ "groups", event_groups },
+	{ "kernel_filter", event_kernel_filter },
 	{ "rcvbuf", event_rcvbuf },
 	{ NULL, NULL },
 };

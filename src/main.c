@@ -40,6 +40,7 @@ static void usage(FILE *f)
 "  -b, --buffer-size BYTES receive buffer of the event socket (K/M/G suffixes;\n"
 "                          default 16M, forced past rmem_max as root)\n"
 "      --check             compile the scripts, report errors, exit 0/1\n"
+"      --no-kernel-filter  evaluate every filter in Lua only (no BPF on the socket)\n"
 "      --fields            print the event field reference (Markdown) and exit\n"
 "      --replay FILE       feed recorded events (conntrack -E text, with or without\n"
 "                          -o timestamp, or ctlua JSON lines; - is stdin) to the\n"
@@ -99,6 +100,8 @@ static void find_dirs(void)
 }
 
 /* Loads lua/ctlua.lua with the core table; it becomes require "ctlua" and global ct. */
+static int kernel_filter = 1;
+
 static void load_runtime(lua_State *L, const char *mode)
 {
 	luaL_openlibs(L);
@@ -116,6 +119,8 @@ static void load_runtime(lua_State *L, const char *mode)
 		exit(EXIT_SYSTEM);
 	}
 	core_open(L);
+	lua_pushboolean(L, kernel_filter);
+	lua_setfield(L, -2, "use_kernel_filter");
 	lua_pushstring(L, mode);
 	if (call_protected(L, 2, 1) != LUA_OK) {
 		fprintf(stderr, "ctlua: runtime failed: %s\n", lua_tostring(L, -1));
@@ -169,6 +174,7 @@ int main(int argc, char **argv)
 		{ "netlink-file", required_argument, NULL, 'N' },
 		{ "replay", required_argument, NULL, 'R' },
 		{ "strict", no_argument, NULL, 'S' },
+		{ "no-kernel-filter", no_argument, NULL, 'K' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -192,6 +198,7 @@ int main(int argc, char **argv)
 		case 'N': nlfile = optarg; break;
 		case 'R': replay = optarg; break;
 		case 'S': strict = 1; break;
+		case 'K': kernel_filter = 0; break;
 		case 'v': G.verbose++; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("ctlua %s (%s)\n", CTLUA_VERSION, LUA_RELEASE); return 0;

@@ -91,6 +91,12 @@ nl_groups() {
 	nl_socket_rows "$1" | awk '$4 != "00000000" { print $4; exit }'
 }
 
+# nl_drained PID — its subscribed socket's receive queue is empty (Rmem 0): every
+# event the kernel sent it has been read.
+nl_drained() {
+	nl_socket_rows "$1" | awk '$4 != "00000000" { f = 1; if ($5 != 0) busy = 1 } END { exit !(f && !busy) }'
+}
+
 # need_root — privileged tests skip (with the reason) when not root.
 need_root() {
 	[ "$(id -u)" = 0 ] || skip_all "needs root (CAP_NET_ADMIN) for netlink events and network namespaces"
