@@ -46,6 +46,7 @@ int event_open(int bufsize);
 int event_from_file(const char *path);
 void event_close(void);
 int rcvbuf_size(void);
+int event_joined(void);
 
 /* convert.c: netlink conntrack objects into Lua tables, from one field list. */
 struct nf_conntrack;

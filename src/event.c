@@ -166,6 +166,12 @@ int event_open(int bufsize)
 	return 0;
 }
 
+/* Whether the event socket has joined any group. */
+int event_joined(void)
+{
+	return groups != 0;
+}
+
 /* Effective receive buffer size in bytes (what the kernel granted). */
 int rcvbuf_size(void)
 {

@@ -339,6 +339,12 @@ int main(int argc, char **argv)
 			return EXIT_SYSTEM;
 		}
 		lua_pop(L, 3);
+		/* The kernel doubles what it grants; less than asked means the FORCE
+		 * variant was refused and rmem_max capped it: say so, never silently. */
+		if (!nlfile && event_joined() && rcvbuf_size() / 2 < bufsize)
+			fprintf(stderr, "ctlua: event socket receive buffer is %d bytes, not the %lld asked: "
+				"SO_RCVBUFFORCE needs CAP_NET_ADMIN in the initial user namespace, else raise net.core.rmem_max\n",
+				rcvbuf_size() / 2, bufsize);
 		uv_run(G.loop, UV_RUN_DEFAULT);
 	}
 
