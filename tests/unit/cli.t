@@ -60,11 +60,15 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 		"$CTLUA" --check "$T_TMP/good.lua" 2>&1); is $? 0 "--check works unprivileged"
 	# In a user namespace ctlua may subscribe but not force its buffer past rmem_max:
 	# the smaller buffer is reported, never silently used.
-	err=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-		unshare -Urn "$CTLUA" -b 64M -e 'ct.on("new", print) ct.after(0, ct.stop)' 2>&1); rc=$?
-	is "$rc" 0 "in a user namespace ctlua runs"
-	like "$err" "receive buffer is [0-9]+ bytes, not the 67108864 asked: SO_RCVBUFFORCE needs CAP_NET_ADMIN in the initial user namespace" \
-		"a receive buffer capped by rmem_max is reported"
+	if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urn true 2>/dev/null; then
+		err=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+			unshare -Urn "$CTLUA" -b 64M -e 'ct.on("new", print) ct.after(0, ct.stop)' 2>&1); rc=$?
+		is "$rc" 0 "in a user namespace ctlua runs"
+		like "$err" "receive buffer is [0-9]+ bytes, not the 67108864 asked: SO_RCVBUFFORCE needs CAP_NET_ADMIN in the initial user namespace" \
+			"a receive buffer capped by rmem_max is reported"
+	else
+		echo "ok - # SKIP unprivileged user namespaces are off here"; T_N=$((T_N + 1))
+	fi
 else
 	err=$("$CTLUA" -e 'ct.on("new", print)' 2>&1); rc=$?
 	is "$rc" 3 "non-root run exits 3"
