@@ -3,7 +3,7 @@
 # and a bare counting receiver (the floor), one after another on the same load in a
 # private network namespace. Writes bench/results.json and prints a table.
 # COUNT datagrams (default 300000), each a NEW and a DESTROY; RATE datagrams/s
-# (default 0: as fast as the generator goes).
+# (default 0: as fast as the generator goes). RUNS="floor ctlua-count" picks runs.
 set -u
 COUNT=${1:-300000}
 RATE=${2:-0}
@@ -53,7 +53,7 @@ CMD[ctlua-aggregate]="$TOP/ctlua -b $BUF -e 'local n, per = 0, {} local function
 CMD[ctlua-json]="$TOP/ctlua -b $BUF -e 'local n, f = 0, io.open(\"/dev/null\", \"w\") local function c(e) n = n + 1 f:write(ct.json(e), \"\\n\") end ct.on(\"new\", c) ct.on(\"destroy\", c) ct.on(\"stop\", function() io.stderr:write(\"delivered \", n, \" overruns \", ct.stats().overruns, \"\\n\") end)'"
 CMD[ctlua-1pct-kernel]="$TOP/ctlua -b $BUF -e 'local m = 0 local f = {src = \"127.1.0.1\"} ct.on(\"new\", f, function() m = m + 1 end) ct.on(\"destroy\", f, function() m = m + 1 end) ct.on(\"stop\", function() io.stderr:write(\"delivered \", m, \" overruns \", ct.stats().overruns, \"\\n\")  end)'"
 CMD[ctlua-1pct-lua]="$TOP/ctlua --no-kernel-filter -b $BUF -e 'local m = 0 local f = {src = \"127.1.0.1\"} ct.on(\"new\", f, function() m = m + 1 end) ct.on(\"destroy\", f, function() m = m + 1 end) ct.on(\"stop\", function() io.stderr:write(\"delivered \", m, \" overruns \", ct.stats().overruns, \"\\n\")  end)'"
-ORDER="conntrack floor ctlua-count ctlua-aggregate ctlua-json ctlua-1pct-lua ctlua-1pct-kernel"
+ORDER=${RUNS:-"conntrack floor ctlua-count ctlua-aggregate ctlua-json ctlua-1pct-lua ctlua-1pct-kernel"}
 # (d) matches 127.1.0.1, the first of loadgen's 100 sources, which sends blocks
 # 0, 100, 200... of 64 datagrams: about 1 % of the events.
 ONE_PCT_EVENTS=$(awk -v c="$COUNT" 'BEGIN { for (b = 0; b * 64 < c; b += 100) n += (c - b * 64 < 64 ? c - b * 64 : 64); print 2 * n }')
