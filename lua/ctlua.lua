@@ -144,7 +144,15 @@ function ct.on(name, f, fn)
     if not ok then error("bad argument #2 to 'on' (" .. tostring(res) .. ")", 2) end
     match = res
   end
-  local h = setmetatable({ event = name, fn = fn, match = match, filter = f, errors = 0,
+  -- A copy: the kernel filter is rebuilt from it later, and must agree with `match`
+  -- even if the script changes its own table afterwards.
+  local function copy(t)
+    if type(t) ~= "table" then return t end
+    local c = {}
+    for k, v in pairs(t) do c[k] = copy(v) end
+    return c
+  end
+  local h = setmetatable({ event = name, fn = fn, match = match, filter = copy(f), errors = 0,
                            where = where(fn) }, Handle)
   local old, new = lists[name], {}
   for i = 1, #old do new[i] = old[i] end
