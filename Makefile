@@ -24,7 +24,7 @@ DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4 tmux
 
 .PHONY: all deps run demo test test-unit bench docs install uninstall clean FORCE
 
-all: ctlua tests/tgen tests/nlcapture
+all: ctlua ctlua-asan tests/tgen tests/nlcapture
 
 ctlua: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
@@ -39,6 +39,17 @@ build/prefix: FORCE | build
 
 build:
 	mkdir -p build
+
+# The same program built with AddressSanitizer and UBSan, for the unprivileged tests.
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
+ASAN_OBJS  = $(SRCS:src/%.c=build-asan/%.o)
+build-asan/%.o: src/%.c $(HDRS) | build-asan
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+build-asan/main.o: build/prefix
+build-asan:
+	mkdir -p build-asan
+ctlua-asan: $(ASAN_OBJS)
+	$(CC) $(ASAN_FLAGS) -o $@ $(ASAN_OBJS) $(LDLIBS)
 
 tests/tgen: tests/tgen.c
 	$(CC) -O2 -Wall -Wextra -o $@ $<
@@ -67,6 +78,9 @@ demo: deps
 test: deps
 	$(MAKE) --no-print-directory all
 	prove -v -f tests/unit/*.t tests/priv/*.t
+	@echo "--- the unprivileged tests again, on the ASan+UBSan build ---"
+	CTLUA=$(CURDIR)/ctlua-asan ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		prove -f tests/unit/*.t
 
 test-unit: all
 	prove -f tests/unit/*.t
@@ -99,4 +113,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(SHAREDIR)
 
 clean:
-	rm -rf build ctlua tests/tgen tests/nlcapture $(BENCH_BINS)
+	rm -rf build build-asan ctlua ctlua-asan tests/tgen tests/nlcapture $(BENCH_BINS)

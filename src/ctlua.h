@@ -80,6 +80,7 @@ void timer_register(lua_State *L);
 void table_register(lua_State *L);
 void expect_register(lua_State *L);
 void spawn_register(lua_State *L);
+void spawn_close_all(void);
 
 /* table.c: errno names and the nil, message, code return of failed commands. */
 const char *errno_name(int e);

@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char **chunks = calloc((size_t)argc, sizeof(*chunks));
+	const char *chunks[argc];         /* -e chunks, at most one per argument */
 	int nchunks = 0, check = 0, strict = 0;
 	long long bufsize = DEFAULT_BUFSIZE;
 	const char *nlfile = NULL, *replay = NULL;
@@ -353,11 +353,12 @@ int main(int argc, char **argv)
 		call_report(L, "stop handlers");
 	event_close();
 	cmd_close();
+	spawn_close_all();
+	uv_run(G.loop, UV_RUN_NOWAIT);   /* their close callbacks still need the Lua state */
 	lua_close(L);
 	uv_walk(G.loop, close_walk, NULL);
 	uv_run(G.loop, UV_RUN_DEFAULT);
 	uv_loop_close(G.loop);
-	free(chunks);
 	fflush(stdout);
 	return status;
 }

@@ -30,7 +30,10 @@ struct proc {
 	int signal;
 	int exited;
 	struct proc **ud;    /* back pointer into the userdata, cleared when done */
+	struct proc *next, **prevp;   /* the list of running processes, for shutdown */
 };
+
+static struct proc *running;
 
 static void finish(struct proc *pr)
 {
@@ -51,6 +54,11 @@ static void finish(struct proc *pr)
 	}
 	luaL_unref(L, LUA_REGISTRYINDEX, pr->cb);
 	luaL_unref(L, LUA_REGISTRYINDEX, pr->self);
+	if (pr->prevp) {
+		*pr->prevp = pr->next;
+		if (pr->next)
+			pr->next->prevp = pr->prevp;
+	}
 	if (pr->ud)
 		*pr->ud = NULL;
 	free(pr->o.buf);
@@ -202,6 +210,11 @@ static int spawn_spawn(lua_State *L)
 		lua_pushstring(L, errno_name(-rc));
 		return 3;
 	}
+	pr->next = running;
+	if (running)
+		running->prevp = &pr->next;
+	pr->prevp = &running;
+	running = pr;
 	uv_read_start((uv_stream_t *)&pr->out, on_alloc, on_read);
 	uv_read_start((uv_stream_t *)&pr->err, on_alloc, on_read);
 	if (stdin_text) {
@@ -249,6 +262,19 @@ static int spawn_pid(lua_State *L)
 		return 0;
 	lua_pushinteger(L, (*ud)->p.pid);
 	return 1;
+}
+
+/* At shutdown, before the Lua state goes: close what is still open of every
+ * running command (the commands themselves go on); the close callbacks then free
+ * them on the next loop turn, without calling into Lua (G.stopping). */
+void spawn_close_all(void)
+{
+	for (struct proc *pr = running; pr; pr = pr->next) {
+		close_once((uv_handle_t *)&pr->p);
+		close_once((uv_handle_t *)&pr->in);
+		close_once((uv_handle_t *)&pr->out);
+		close_once((uv_handle_t *)&pr->err);
+	}
 }
 
 static const luaL_Reg spawn_methods[] = {

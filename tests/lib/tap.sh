@@ -2,7 +2,7 @@
 # Test lines are unnumbered ("ok - desc"); done_testing prints the plan last.
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
-CTLUA="$TOP/ctlua"
+CTLUA="${CTLUA:-$TOP/ctlua}"
 TGEN="$TOP/tests/tgen"
 T_N=0
 T_FAIL=0
