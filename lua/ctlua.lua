@@ -166,6 +166,7 @@ function ct.on(name, f, fn)
 end
 
 local replay = mode == "replay" and require "ctlua.replay" or nil
+if replay then replay.init(core) end
 local recorded, replayed = {}, {}   -- replay: table operations recorded, events fed
 
 --- ct.every(seconds, fn) -> timer;  ct.after(seconds, fn) -> timer

@@ -47,6 +47,15 @@ static int core_stopping(lua_State *L)
 	return 1;
 }
 
+/* core.arm() -> nothing: starts the time budget of one call (replay dispatches
+ * every event from inside one long protected call) */
+static int core_arm(lua_State *L)
+{
+	(void)L;
+	call_arm();
+	return 0;
+}
+
 /* core.stats() -> { events = {new=, update=, ...}, overruns, parse_errors, ... } */
 static int core_stats(lua_State *L)
 {
@@ -62,11 +71,14 @@ static int core_stats(lua_State *L)
 	STAT(parse_errors);
 	STAT(timer_errors);
 	STAT(batches);
+	STAT(timeouts);
 	STAT(commands);
 	STAT(command_errors);
 #undef STAT
 	lua_pushinteger(L, rcvbuf_size());
 	lua_setfield(L, -2, "rcvbuf");
+	lua_pushinteger(L, (lua_Integer)G.mem);
+	lua_setfield(L, -2, "memory");
 	return 1;
 }
 
@@ -161,6 +173,7 @@ static const luaL_Reg core_funcs[] = {
 	{ "stop", core_lstop },
 	{ "stats", core_stats },
 	{ "stopping", core_stopping },
+	{ "arm", core_arm },
 	{ "syslog_open", core_syslog_open },
 	{ "syslog", core_syslog },
 	{ "hooks", core_hooks },

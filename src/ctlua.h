@@ -20,6 +20,7 @@ struct ctlua_stats {
 	uint64_t parse_errors;
 	uint64_t timer_errors;
 	uint64_t batches;
+	uint64_t timeouts;         /* handler or timer calls interrupted by the time budget */
 	uint64_t commands;         /* requests sent on the command socket */
 	uint64_t command_errors;   /* refused, other than ENOENT/EEXIST */
 };
@@ -32,12 +33,18 @@ struct ctlua {
 	int stopping;              /* ct.stop() or a signal: leave the loop */
 	int hooks_ref;             /* registry ref of the runtime's hook table */
 	int dispatch_ref;          /* registry ref of hooks.dispatch (hot path) */
+	size_t mem, mem_limit;     /* bytes the Lua state holds; cap (0 = none) */
+	uint64_t budget_ms;        /* time budget of one call into Lua at run time (0 = none) */
+	uint64_t deadline_ms;      /* when the running call exceeds it (0 = not armed) */
 	struct ctlua_stats stats;
 };
 extern struct ctlua G;
 
 /* call.c: the one protected-call helper for every call from C into Lua. */
 int call_protected(lua_State *L, int nargs, int nresults);
+void call_limits(lua_State *L);
+void call_arm(void);
+void *call_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 void call_report(lua_State *L, const char *what);
 int call_hook(const char *name, int nargs, int nresults);
 

@@ -76,6 +76,7 @@ static int deliver_batch(lua_State *L)
 				continue;
 			G.stats.events[kind]++;
 			lua_pushvalue(L, 1);
+			call_arm();          /* each event gets the whole budget */
 			if (!convert_msg(L, nlh, kind >= EV_EXP_NEW, (enum ev_kind)kind, batch_now)) {
 				G.stats.parse_errors++;
 				lua_pop(L, 1);

@@ -25,6 +25,7 @@
 
 enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_SYSTEM = 3 };
 #define DEFAULT_BUFSIZE (16 * 1024 * 1024)
+#define DEFAULT_BUDGET_MS 10000    /* per event delivery or timer call at run time */
 
 struct ctlua G = { .hooks_ref = LUA_NOREF, .dispatch_ref = LUA_NOREF };
 
@@ -41,6 +42,10 @@ static void usage(FILE *f)
 "                          default 16M, forced past rmem_max as root)\n"
 "      --check             compile the scripts, report errors, exit 0/1\n"
 "      --no-kernel-filter  evaluate every filter in Lua only (no BPF on the socket)\n"
+"      --memory-limit BYTES cap the Lua state's memory (K/M/G; default none): past\n"
+"                          it the allocating call fails, ctlua goes on\n"
+"      --handler-timeout MS interrupt a handler or timer running longer (default\n"
+"                          10000; 0: never)\n"
 "      --fields            print the event field reference (Markdown) and exit\n"
 "      --replay FILE       feed recorded events (conntrack -E text, with or without\n"
 "                          -o timestamp, or ctlua JSON lines; - is stdin) to the\n"
@@ -133,6 +138,15 @@ static void load_runtime(lua_State *L, const char *mode)
 	lua_setglobal(L, "ct");
 }
 
+/* Only reached for errors outside any protected call: a bug, or the host out of
+ * memory. */
+static int panic(lua_State *L)
+{
+	fprintf(stderr, "ctlua: fatal: %s\n", lua_tostring(L, -1));
+	abort();
+	return 0;
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
 	(void)h;
@@ -175,6 +189,8 @@ int main(int argc, char **argv)
 		{ "replay", required_argument, NULL, 'R' },
 		{ "strict", no_argument, NULL, 'S' },
 		{ "no-kernel-filter", no_argument, NULL, 'K' },
+		{ "memory-limit", required_argument, NULL, 'M' },
+		{ "handler-timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -182,7 +198,8 @@ int main(int argc, char **argv)
 	};
 	const char *chunks[argc];         /* -e chunks, at most one per argument */
 	int nchunks = 0, check = 0, strict = 0;
-	long long bufsize = DEFAULT_BUFSIZE;
+	long long bufsize = DEFAULT_BUFSIZE, mem;
+	G.budget_ms = DEFAULT_BUDGET_MS;
 	const char *nlfile = NULL, *replay = NULL;
 	int c;
 	opterr = 0;
@@ -199,6 +216,19 @@ int main(int argc, char **argv)
 		case 'R': replay = optarg; break;
 		case 'S': strict = 1; break;
 		case 'K': kernel_filter = 0; break;
+		case 'M':
+			if ((mem = parse_size(optarg)) < 0)
+				die_usage("bad memory limit '%s'", optarg);
+			G.mem_limit = (size_t)mem;
+			break;
+		case 'T': {
+			char *end;
+			long ms = strtol(optarg, &end, 10);
+			if (*end || ms < 0 || ms > 3600000)
+				die_usage("bad handler timeout '%s' (milliseconds)", optarg);
+			G.budget_ms = (uint64_t)ms;
+			break;
+		}
 		case 'v': G.verbose++; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("ctlua %s (%s)\n", CTLUA_VERSION, LUA_RELEASE); return 0;
@@ -220,12 +250,13 @@ int main(int argc, char **argv)
 	}
 
 	G.loop = uv_default_loop();
-	G.L = luaL_newstate();
+	G.L = lua_newstate(call_alloc, NULL);
 	if (!G.L) {
 		fprintf(stderr, "ctlua: out of memory\n");
 		return EXIT_SYSTEM;
 	}
 	lua_State *L = G.L;
+	lua_atpanic(L, panic);
 	convert_init();
 	load_runtime(L, replay ? "replay" : nlfile ? "netlink-file" : "live");
 
@@ -308,6 +339,7 @@ int main(int argc, char **argv)
 	}
 
 	int status = 0;
+	call_limits(L);
 	if (replay && !G.stopping) {
 		lua_pushstring(L, replay);
 		lua_pushboolean(L, strict);

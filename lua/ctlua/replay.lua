@@ -11,6 +11,8 @@ local parse = require("ctlua.parse").parse
 local cjson = require("cjson").new()
 
 local M = {}
+local budget = function() end   -- starts the time budget of one call (set by init)
+function M.init(core) budget = core.arm end
 
 -- Virtual clock and timers -------------------------------------------------------
 
@@ -62,6 +64,7 @@ local function advance(t)
     if not best then break end
     clock = best.due
     if best.interval then best.due = best.due + best.interval else best.armed = false end
+    budget()
     local ok, err = xpcall(best.fn, debug.traceback, best)
     if not ok then
       timer_errors = timer_errors + 1
@@ -117,11 +120,14 @@ function M.run(path, dispatch, stopped, strict)
     lineno = lineno + 1
     if stopped() then break end
     if line ~= "" and not line:match("^conntrack v[%d.]+ %(conntrack%-tools%)") then
-      local ev, why = decode(line)
+      -- protected: a script that filled its memory cap must not end the replay
+      local okd, ev, why = pcall(decode, line)
+      if not okd then ev, why = nil, tostring(ev) end
       if ev and ev.event then
         if ev.time then set_clock(ev.time) end
         if stopped() then break end
         n = n + 1
+        budget()
         dispatch(ev)
       else
         bad = bad + 1
