@@ -66,13 +66,35 @@ local function where(fn)
   return info.short_src .. ":" .. (info.linedefined or 0)
 end
 
+-- Error storms: the first FULL errors of a handler are printed whole, then one
+-- summary line per handler every SUMMARY seconds (and a last one at stop); every
+-- error is counted.
+local FULL, SUMMARY = 5, 10
+local function summarise(h, now)
+  io.stderr:write(string.format("ctlua: '%s' handler (%s) failed %d more times in %.0f s, last: %s\n",
+                                h.event, h.where, h.unreported, now - h.quiet_since,
+                                (tostring(h.last_error):match("^[^\n]*"))))
+  h.quiet_since, h.unreported = now, 0
+end
 local function handler_failed(h, err)
   h.errors = h.errors + 1
   handler_errors = handler_errors + 1
   errors_by_event[h.event] = (errors_by_event[h.event] or 0) + 1
-  io.stderr:write(string.format("ctlua: error in '%s' handler (%s): %s\n", h.event, h.where,
-                                tostring(err)))
-  io.stderr:flush()
+  local out = io.stderr
+  if h.errors <= FULL then
+    out:write(string.format("ctlua: error in '%s' handler (%s): %s\n", h.event, h.where, tostring(err)))
+    if h.errors == FULL then
+      out:write(string.format("ctlua: '%s' handler (%s): further errors are summarised every %d s\n",
+                              h.event, h.where, SUMMARY))
+    end
+  else
+    local now = ct.now()      -- the recorded clock during replay
+    h.quiet_since = h.quiet_since or now
+    h.unreported = (h.unreported or 0) + 1
+    h.last_error = err
+    if now - h.quiet_since >= SUMMARY then summarise(h, now) end
+  end
+  out:flush()
 end
 
 local function call_list(list, ...)
@@ -384,6 +406,12 @@ function ct.stats()
   s.handler_errors = handler_errors
   s.errors = {}
   for k, v in pairs(errors_by_event) do s.errors[k] = v end
+  s.handler_errors_by_handler = {}
+  for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy", "overrun", "stop" } do
+    for _, h in ipairs(lists[name]) do
+      if h.errors > 0 then s.handler_errors_by_handler[name .. " " .. h.where] = h.errors end
+    end
+  end
   local mask, names, n = core.groups(), {}, 0
   for name, g in pairs(GROUP) do
     if g > 0 and mask & (1 << g) ~= 0 then names[#names + 1] = name end
@@ -479,11 +507,16 @@ function hooks.overrun(n)
   call_list(lists.overrun, n)
 end
 
--- finish(): run the stop handlers once.
+-- finish(): run the stop handlers once, then say what error storms left unsaid.
 function hooks.finish()
   if finished then return end
   finished = true
   call_list(lists.stop)
+  for _, list in pairs(lists) do
+    for _, h in ipairs(list) do
+      if (h.unreported or 0) > 0 then summarise(h, ct.now()) end
+    end
+  end
 end
 
 core.hooks(hooks)
