@@ -34,6 +34,7 @@ struct ctlua {
 	int hooks_ref;             /* registry ref of the runtime's hook table */
 	int dispatch_ref;          /* registry ref of hooks.dispatch (hot path) */
 	size_t mem, mem_limit;     /* bytes the Lua state holds; cap (0 = none) */
+	long long rcvbuf_max;      /* the event socket's buffer grows up to this on overruns */
 	uint64_t budget_ms;        /* time budget of one call into Lua at run time (0 = none) */
 	uint64_t deadline_ms;      /* when the running call exceeds it (0 = not armed) */
 	struct ctlua_stats stats;

@@ -98,9 +98,25 @@ static void deliver_pending(void)
 	}
 }
 
+/* Doubles the receive buffer after an overrun, up to G.rcvbuf_max (what the
+ * kernel reports is twice what was asked, so asking for the reported size doubles). */
+static void grow_buffer(void)
+{
+	int cur = rcvbuf_size();
+	if (!nl || cur <= 0 || (long long)cur >= G.rcvbuf_max)
+		return;
+	int want = (long long)cur * 2 > G.rcvbuf_max ? (int)(G.rcvbuf_max / 2) : cur;
+	int fd = mnl_socket_get_fd(nl);
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+	if (G.verbose)
+		fprintf(stderr, "ctlua: overrun: receive buffer %d -> %d bytes\n", cur, rcvbuf_size());
+}
+
 static void on_overrun(void)
 {
 	G.stats.overruns++;
+	grow_buffer();
 	lua_pushinteger(G.L, (lua_Integer)G.stats.overruns);
 	if (call_hook("overrun", 1, 0) != LUA_OK)
 		call_report(G.L, "overrun dispatch failed");

@@ -25,6 +25,7 @@
 
 enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_SYSTEM = 3 };
 #define DEFAULT_BUFSIZE (16 * 1024 * 1024)
+#define DEFAULT_BUFMAX (256LL * 1024 * 1024)
 #define DEFAULT_BUDGET_MS 10000    /* per event delivery or timer call at run time */
 
 struct ctlua G = { .hooks_ref = LUA_NOREF, .dispatch_ref = LUA_NOREF };
@@ -40,6 +41,7 @@ static void usage(FILE *f)
 "  -e CODE                 run CODE as a script chunk (repeatable, after the files)\n"
 "  -b, --buffer-size BYTES receive buffer of the event socket (K/M/G suffixes;\n"
 "                          default 16M, forced past rmem_max as root)\n"
+"      --buffer-max BYTES  on each overrun the buffer doubles, up to this (256M)\n"
 "      --check             compile the scripts, report errors, exit 0/1\n"
 "      --no-kernel-filter  evaluate every filter in Lua only (no BPF on the socket)\n"
 "      --memory-limit BYTES cap the Lua state's memory (K/M/G; default none): past\n"
@@ -190,6 +192,7 @@ int main(int argc, char **argv)
 		{ "strict", no_argument, NULL, 'S' },
 		{ "no-kernel-filter", no_argument, NULL, 'K' },
 		{ "memory-limit", required_argument, NULL, 'M' },
+		{ "buffer-max", required_argument, NULL, 'X' },
 		{ "handler-timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -200,6 +203,7 @@ int main(int argc, char **argv)
 	int nchunks = 0, check = 0, strict = 0;
 	long long bufsize = DEFAULT_BUFSIZE, mem;
 	G.budget_ms = DEFAULT_BUDGET_MS;
+	G.rcvbuf_max = DEFAULT_BUFMAX;
 	const char *nlfile = NULL, *replay = NULL;
 	int c;
 	opterr = 0;
@@ -216,6 +220,10 @@ int main(int argc, char **argv)
 		case 'R': replay = optarg; break;
 		case 'S': strict = 1; break;
 		case 'K': kernel_filter = 0; break;
+		case 'X':
+			if ((G.rcvbuf_max = parse_size(optarg)) < 0)
+				die_usage("bad buffer size '%s'", optarg);
+			break;
 		case 'M':
 			if ((mem = parse_size(optarg)) < 0)
 				die_usage("bad memory limit '%s'", optarg);

@@ -55,7 +55,7 @@ bg "$T_TMP/ov.out" "$T_TMP/ov.err" "$CTLUA" -b 1 -e '
 	ct.on("new", function() local t = os.clock() repeat until os.clock() - t > 0.002 end)
 	ct.on("overrun", function(n) io.stderr:write("overrun ", n, "\n") end)
 	ct.on("new", {dport = 9}, function() io.stderr:write("after\n") end)
-	ct.on("stop", function() print(ct.stats().overruns) end)'
+	ct.on("stop", function() print(ct.stats().overruns, ct.stats().rcvbuf) end)'
 OV=$BG_PID
 wait_until 10 nl_subscribed $OV; ok $? "slow ctlua subscribed"
 "$TGEN" -n 400 udp-oneway 127.0.0.1 7 45000 > /dev/null
@@ -64,5 +64,7 @@ wait_until 30 grep -q '^overrun 1$' "$T_TMP/ov.err"; ok $? "overrun handlers get
 "$TGEN" udp-oneway 127.0.0.1 9 46000 > /dev/null
 wait_until 30 grep -q '^after$' "$T_TMP/ov.err"; ok $? "events are delivered after an overrun"
 stop_pid $OV; is "$STOP_RC" 0 "ctlua exits 0 after overruns"
-n=$(cat "$T_TMP/ov.out"); [ "${n:-0}" -ge 1 ]; ok $? "ct.stats().overruns counts them ($n)"
+read -r n buf < "$T_TMP/ov.out"
+[ "${n:-0}" -ge 1 ]; ok $? "ct.stats().overruns counts them ($n)"
+[ "${buf:-0}" -gt 2304 ]; ok $? "each overrun doubled the receive buffer (2304 -> $buf bytes)"
 done_testing
