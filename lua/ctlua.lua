@@ -14,7 +14,7 @@ local ct = { version = core.version }
 -- Netlink group of each event name (NFNLGRP_CONNTRACK_*); 0 = needs no group.
 local GROUP = {
   new = 1, update = 2, destroy = 3, ["expect-new"] = 4, ["expect-destroy"] = 6,
-  overrun = 0, stop = 0,
+  overrun = 0, resync = 0, stop = 0,
 }
 local CLASS = { new = "conntrack", update = "conntrack", destroy = "conntrack",
                 ["expect-new"] = "expect", ["expect-destroy"] = "expect" }
@@ -29,10 +29,18 @@ local handler_errors = 0
 local errors_by_event = {}
 local traceback = debug.traceback
 
+-- The resync tracker (lua/ctlua/resync.lua): on with --resync or ct.resync().
+local tracker = require("ctlua.resync").new(core)
+tracker.enabled = core.resync and mode == "live" or false
+
 local function groups_mask()
   local mask = 0
   for name, g in pairs(GROUP) do
     if g > 0 and #lists[name] > 0 then mask = mask | (1 << g) end
+  end
+  -- Tracking needs both ends of every entry's life, whatever the handlers take.
+  if tracker.enabled and #lists.new + #lists.update + #lists.destroy > 0 then
+    mask = mask | (1 << GROUP.new) | (1 << GROUP.destroy)
   end
   return mask
 end
@@ -120,6 +128,7 @@ local function run(list, from, ev)
 end
 
 local function dispatch(ev)
+  if tracker.enabled and ev.id ~= nil then tracker:track(ev) end
   local list = lists[ev.event]
   local n = #list
   local from = 1
@@ -145,8 +154,9 @@ function Handle:cancel()
 end
 
 --- ct.on(name, [filter,] handler) -> handle
--- name: "new" | "update" | "destroy" | "expect-new" | "expect-destroy" | "overrun" | "stop".
--- filter: a table of field constraints (see README), not allowed for overrun/stop.
+-- name: "new" | "update" | "destroy" | "expect-new" | "expect-destroy" | "overrun" |
+-- "resync" | "stop". filter: a table of field constraints (see README), only for
+-- event names.
 function ct.on(name, f, fn)
   if type(name) ~= "string" or not GROUP[name] then
     error(string.format("bad argument #1 to 'on' (unknown event name %s)",
@@ -393,6 +403,67 @@ ct.expect = {
   end,
 }
 
+-- Whether some conntrack handler would take entry e (a resync delivers nothing else).
+local function interesting(e)
+  for _, name in ipairs { "new", "update", "destroy" } do
+    local list = lists[name]
+    for i = 1, #list do
+      local h = list[i]
+      if not h.cancelled and (h.match == nil or h.match(e)) then return true end
+    end
+  end
+  return false
+end
+
+local RESYNC_GAP = 1      -- seconds between two resyncs after overruns, at least
+local resync_timer
+
+local function resync_now()
+  local n, gone, code = tracker:run(dispatch, interesting, core.now())
+  if n then call_list(lists.resync, { new = n, destroy = gone, tracked = tracker.tracked }) end
+  return n, gone, code
+end
+
+-- After an overrun: one resync, RESYNC_GAP after the previous one at the soonest,
+-- so that a storm of overruns costs one dump a second, not one per overrun.
+local function schedule_resync()
+  if resync_timer or not tracker.enabled then return end
+  local wait = math.max(0, tracker.last + RESYNC_GAP - core.now())
+  resync_timer = core.after(wait, function()
+    resync_timer = nil
+    local ok, msg = resync_now()
+    if not ok then
+      io.stderr:write("ctlua: resync failed: ", tostring(msg), "\n")
+      schedule_resync()
+    end
+  end)
+end
+
+--- ct.resync([enable]) -> new, destroyed | nil, message, code  (no argument)
+--- ct.resync(true|false) -> nothing                              (on or off)
+-- With a boolean: track live entries and resync after each overrun (as --resync),
+-- or stop. With no argument: turn tracking on and resync now: entries the kernel
+-- has and ctlua never saw come as "new" events, entries ctlua saw that are gone
+-- as "destroy" events, all with ev.resync = true. The first call so delivers the
+-- whole table. Then "resync" handlers get {new=, destroy=, tracked=}.
+function ct.resync(enable)
+  if enable ~= nil and type(enable) ~= "boolean" then
+    error("bad argument #1 to 'resync' (boolean expected, got " .. type(enable) .. ")", 2)
+  end
+  if replay or mode ~= "live" then
+    if enable == nil then return 0, 0 end
+    return
+  end
+  if enable == false then
+    tracker.enabled, tracker.live, tracker.tracked = false, {}, 0
+  else
+    local was = tracker.enabled
+    tracker.enabled = true
+    if started and not was then resubscribe() end
+  end
+  if enable == nil then return resync_now() end
+end
+
 --- ct.stop() -> nothing; runs the stop handlers, leaves the loop, exits 0
 function ct.stop()
   core.stop()
@@ -407,7 +478,7 @@ function ct.stats()
   s.errors = {}
   for k, v in pairs(errors_by_event) do s.errors[k] = v end
   s.handler_errors_by_handler = {}
-  for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy", "overrun", "stop" } do
+  for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy", "overrun", "resync", "stop" } do
     for _, h in ipairs(lists[name]) do
       if h.errors > 0 then s.handler_errors_by_handler[name .. " " .. h.where] = h.errors end
     end
@@ -419,6 +490,8 @@ function ct.stats()
   end
   table.sort(names)
   s.groups, s.handlers = names, n
+  s.resync = tracker:stats()
+  s.resync.enabled = tracker.enabled
   local kf = {}
   for k, v in pairs(kernel_spec or {}) do kf[k] = #v end
   s.kernel_filter = kernel_spec and kf or false   -- attribute -> number of values
@@ -505,6 +578,7 @@ end
 
 function hooks.overrun(n)
   call_list(lists.overrun, n)
+  schedule_resync()
 end
 
 -- finish(): run the stop handlers once, then say what error storms left unsaid.

@@ -50,7 +50,7 @@ void call_report(lua_State *L, const char *what);
 int call_hook(const char *name, int nargs, int nresults);
 
 /* event.c: the event socket. */
-int event_open(int bufsize);
+int event_open(int bufsize, int reliable);
 int event_from_file(const char *path);
 void event_close(void);
 int rcvbuf_size(void);

@@ -170,12 +170,25 @@ static void on_readable(uv_poll_t *h, int status, int events)
 	}
 }
 
-/* Opens the event socket; joins no group yet (see join_groups). 0 or -errno. */
-int event_open(int bufsize)
+/* Opens the event socket; joins no group yet (see join_groups). 0 or -errno.
+ * reliable: conntrackd's NetlinkEventsReliable. With BROADCAST_ERROR the kernel
+ * learns that a delivery to this socket failed and keeps a DESTROY event (and the
+ * dying entry) to send again later; other lost events ride on the entry's next one.
+ * NO_ENOBUFS then stops the kernel from reporting overruns that it repairs itself. */
+int event_open(int bufsize, int reliable)
 {
 	if (!(nl = nl_socket(SOCK_NONBLOCK)))
 		return -errno;
 	int fd = mnl_socket_get_fd(nl);
+	if (reliable) {
+		int one = 1;
+		if (setsockopt(fd, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &one, sizeof(one)) < 0 ||
+		    setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one)) < 0) {
+			int e = errno;
+			mnl_socket_close(nl), nl = NULL;
+			return -e;
+		}
+	}
 	/* FORCE lifts rmem_max for root; others get what rmem_max allows. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));

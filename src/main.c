@@ -43,6 +43,11 @@ static void usage(FILE *f)
 "                          default 16M, forced past rmem_max as root)\n"
 "      --buffer-max BYTES  on each overrun the buffer doubles, up to this (256M)\n"
 "      --check             compile the scripts, report errors, exit 0/1\n"
+"      --reliable          reliable event delivery (as conntrackd's\n"
+"                          NetlinkEventsReliable): the kernel resends DESTROY\n"
+"                          events that did not fit, and reports no overruns\n"
+"      --resync            after an overrun, dump the table and deliver the\n"
+"                          difference as new/destroy events with ev.resync = true\n"
 "      --no-kernel-filter  evaluate every filter in Lua only (no BPF on the socket)\n"
 "      --memory-limit BYTES cap the Lua state's memory (K/M/G; default none): past\n"
 "                          it the allocating call fails, ctlua goes on\n"
@@ -107,7 +112,7 @@ static void find_dirs(void)
 }
 
 /* Loads lua/ctlua.lua with the core table; it becomes require "ctlua" and global ct. */
-static int kernel_filter = 1;
+static int kernel_filter = 1, resync = 0, reliable = 0;
 
 static void load_runtime(lua_State *L, const char *mode)
 {
@@ -128,6 +133,8 @@ static void load_runtime(lua_State *L, const char *mode)
 	core_open(L);
 	lua_pushboolean(L, kernel_filter);
 	lua_setfield(L, -2, "use_kernel_filter");
+	lua_pushboolean(L, resync);
+	lua_setfield(L, -2, "resync");
 	lua_pushstring(L, mode);
 	if (call_protected(L, 2, 1) != LUA_OK) {
 		fprintf(stderr, "ctlua: runtime failed: %s\n", lua_tostring(L, -1));
@@ -194,6 +201,8 @@ int main(int argc, char **argv)
 		{ "memory-limit", required_argument, NULL, 'M' },
 		{ "buffer-max", required_argument, NULL, 'X' },
 		{ "handler-timeout", required_argument, NULL, 'T' },
+		{ "reliable", no_argument, NULL, 'r' },
+		{ "resync", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -220,6 +229,8 @@ int main(int argc, char **argv)
 		case 'R': replay = optarg; break;
 		case 'S': strict = 1; break;
 		case 'K': kernel_filter = 0; break;
+		case 'r': reliable = 1; break;
+		case 's': resync = 1; break;
 		case 'X':
 			if ((G.rcvbuf_max = parse_size(optarg)) < 0)
 				die_usage("bad buffer size '%s'", optarg);
@@ -308,7 +319,7 @@ int main(int argc, char **argv)
 			return EXIT_SYSTEM;
 		}
 	} else {
-		int rc = event_open((int)bufsize);
+		int rc = event_open((int)bufsize, reliable);
 		if (rc < 0) {
 			fprintf(stderr, "ctlua: cannot open the conntrack netlink socket: %s\n", strerror(-rc));
 			return EXIT_SYSTEM;

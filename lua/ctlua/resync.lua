@@ -1,0 +1,97 @@
+-- ctlua.resync — converge a script's view of the table after lost events.
+--
+-- While enabled, every conntrack event received updates a set of the entries
+-- ctlua believes alive (id -> last event table). A resync dumps the kernel table
+-- and delivers the difference as synthetic events marked ev.resync = true:
+-- "destroy" for believed entries the kernel no longer has, "new" for kernel
+-- entries ctlua never heard of. What conntrackd does with its internal cache
+-- after an overrun, but handed to the script as events.
+
+local M = {}
+
+local Tracker = {}
+Tracker.__index = Tracker
+
+-- M.new(core) -> tracker
+function M.new(core)
+  return setmetatable({ core = core, live = {}, tracked = 0, enabled = false,
+                        running = false, runs = 0, new = 0, destroy = 0, failed = 0,
+                        last = -math.huge }, Tracker)
+end
+
+-- tracker:track(ev): one received conntrack event (hot path while enabled).
+function Tracker:track(ev)
+  local id = ev.id
+  if id == nil then return end
+  local live = self.live
+  if ev.event == "destroy" then
+    if live[id] ~= nil then
+      live[id] = nil
+      self.tracked = self.tracked - 1
+    end
+  else
+    if live[id] == nil then self.tracked = self.tracked + 1 end
+    live[id] = ev
+  end
+end
+
+-- tracker:run(deliver, interesting, now) -> new, destroyed | nil, message, code
+-- deliver(ev) dispatches (and so tracks) one synthetic event; interesting(entry)
+-- says whether some conntrack handler would take it, so that entries no handler
+-- wants are neither delivered nor remembered.
+function Tracker:run(deliver, interesting, now)
+  if self.running then return nil, "a resync is already running", "EBUSY" end
+  self.running, self.last = true, now
+  local core = self.core
+  core.arm()
+  local it, msg, code = core.dump("ct")
+  if not it then
+    self.running, self.failed = false, self.failed + 1
+    return nil, msg, code
+  end
+  local seen, fresh = {}, {}
+  local live = self.live
+  local ok, err = pcall(function()
+    for e in it do
+      local id = e.id
+      seen[id] = true
+      if live[id] == nil and interesting(e) then fresh[#fresh + 1] = e end
+    end
+  end)
+  if not ok then
+    self.running, self.failed = false, self.failed + 1
+    return nil, tostring(err), "EIO"
+  end
+  local gone = {}
+  for id, ev in pairs(live) do
+    if not seen[id] then gone[#gone + 1] = ev end
+  end
+  table.sort(gone, function(a, b) return a.id < b.id end)
+  self.runs = self.runs + 1
+  -- Each synthetic event gets the whole handler budget, like a received one; a
+  -- handler error is the dispatcher's business, the resync goes on.
+  for i = 1, #gone do
+    local ev = {}
+    for k, v in pairs(gone[i]) do ev[k] = v end
+    ev.event, ev.resync, ev.time = "destroy", true, now
+    core.arm()
+    deliver(ev)
+  end
+  for i = 1, #fresh do
+    local ev = fresh[i]
+    ev.event, ev.resync, ev.time = "new", true, now
+    core.arm()
+    deliver(ev)
+  end
+  self.new, self.destroy = self.new + #fresh, self.destroy + #gone
+  self.running = false
+  return #fresh, #gone
+end
+
+-- tracker:stats() -> { runs, new, destroy, failed, tracked }
+function Tracker:stats()
+  return { runs = self.runs, new = self.new, destroy = self.destroy, failed = self.failed,
+           tracked = self.tracked }
+end
+
+return M
