@@ -6,7 +6,7 @@ BINDIR     = $(PREFIX)/bin
 SHAREDIR   = $(PREFIX)/share/ctlua
 
 CC        ?= cc
-PKGS       = lua5.4 libmnl libnetfilter_conntrack libuv
+PKGS       = lua5.4 libmnl libnetfilter_conntrack libuv libcap-ng
 # Recursively expanded on purpose: pkg-config runs after `deps` has installed it.
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu11 -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
@@ -18,11 +18,11 @@ OBJS       = $(SRCS:src/%.c=build/%.o)
 HDRS       = $(wildcard src/*.h)
 
 # Debian 12 packages: build, run, test.
-DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev libuv1-dev
+DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev libuv1-dev libcap-ng-dev
 DEBS_RUN   = lua-cjson
 DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4 tmux
 
-.PHONY: all deps run demo test test-unit bench docs install uninstall clean FORCE
+.PHONY: all deps run demo test test-unit bench fuzz docs install uninstall clean FORCE
 
 all: ctlua ctlua-asan tests/tgen tests/nlcapture
 
@@ -94,6 +94,39 @@ bench: deps
 	$(MAKE) --no-print-directory ctlua $(BENCH_BINS)
 	bash bench/run.sh $(BENCH_ARGS)
 
+# Fuzzing (never part of make test): libFuzzer targets built by clang with ASan and
+# UBSan, seeded from the test captures; each runs FUZZ_RUNS inputs or FUZZ_TIME
+# seconds, whichever comes first. Crashes land in build-fuzz/; a fixed one goes
+# into fuzz/regress/<target>/, which tests/unit/fuzz.t replays on every make test.
+FUZZ_RUNS ?= 10000000
+FUZZ_TIME ?= 3600
+FUZZ_CC    = clang
+FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
+FUZZ_OBJS  = $(filter-out build-fuzz/main.o,$(SRCS:src/%.c=build-fuzz/%.o))
+DEBS_FUZZ  = clang libclang-rt-14-dev
+build-fuzz/%.o: src/%.c $(HDRS) | build-fuzz
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build-fuzz:
+	mkdir -p build-fuzz
+build-fuzz/fuzz-convert: fuzz/convert.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_LUADIR='"$(CURDIR)/lua"' -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+build-fuzz/fuzz-replay: fuzz/replay.c | build-fuzz
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_LUADIR='"$(CURDIR)/lua"' -o $@ $< $(LDLIBS)
+
+fuzz: deps
+	$(MAKE) --no-print-directory deps DEBS_TEST="$(DEBS_FUZZ)"
+	$(MAKE) --no-print-directory build-fuzz/fuzz-convert build-fuzz/fuzz-replay
+	lua5.4 fuzz/seed.lua build-fuzz/corpus tests/data
+	@for t in convert replay; do \
+	  echo "--- fuzz $$t: $(FUZZ_RUNS) runs or $(FUZZ_TIME) s ---"; \
+	  mkdir -p fuzz/regress/$$t; \
+	  ASAN_OPTIONS=quarantine_size_mb=16 ./build-fuzz/fuzz-$$t -runs=$(FUZZ_RUNS) \
+	    -max_total_time=$(FUZZ_TIME) -max_len=1024 -rss_limit_mb=4096 \
+	    -print_final_stats=1 -artifact_prefix=build-fuzz/crash-$$t- \
+	    build-fuzz/corpus/$$t fuzz/regress/$$t 2>&1 | tee build-fuzz/$$t.log | grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==|SUMMARY|fuzz:)' || true; \
+	  grep -q 'stat::number_of_executed_units' build-fuzz/$$t.log || { echo "fuzz $$t: stopped early, see build-fuzz/$$t.log"; exit 1; }; \
+	done
+
 # Regenerates the README's field reference from the field list (src/fields.h).
 docs: ctlua
 	./ctlua --fields > build/fields.md
@@ -113,4 +146,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(SHAREDIR)
 
 clean:
-	rm -rf build build-asan ctlua ctlua-asan tests/tgen tests/nlcapture $(BENCH_BINS)
+	rm -rf build build-asan build-fuzz ctlua ctlua-asan tests/tgen tests/nlcapture $(BENCH_BINS)

@@ -14,7 +14,7 @@ local ct = { version = core.version }
 -- Netlink group of each event name (NFNLGRP_CONNTRACK_*); 0 = needs no group.
 local GROUP = {
   new = 1, update = 2, destroy = 3, ["expect-new"] = 4, ["expect-destroy"] = 6,
-  overrun = 0, resync = 0, stop = 0,
+  overrun = 0, resync = 0, reload = 0, stop = 0,
 }
 local CLASS = { new = "conntrack", update = "conntrack", destroy = "conntrack",
                 ["expect-new"] = "expect", ["expect-destroy"] = "expect" }
@@ -155,7 +155,7 @@ end
 
 --- ct.on(name, [filter,] handler) -> handle
 -- name: "new" | "update" | "destroy" | "expect-new" | "expect-destroy" | "overrun" |
--- "resync" | "stop". filter: a table of field constraints (see README), only for
+-- "resync" | "reload" | "stop". filter: a table of field constraints (see README), only for
 -- event names.
 function ct.on(name, f, fn)
   if type(name) ~= "string" or not GROUP[name] then
@@ -366,7 +366,7 @@ local function collect(kind, class, f)
   local ok, err = pcall(function()
     for e in it, nil, nil, closing do n = n + 1; out[n] = e end
   end)
-  if not ok then return nil, tostring(err), "EIO" end
+  if not ok then return nil, tostring(err), closing.errno and closing:errno() or "EIO" end
   return out
 end
 
@@ -464,6 +464,16 @@ function ct.resync(enable)
   if enable == nil then return resync_now() end
 end
 
+--- ct.handover() -> the table the previous state's "reload" handlers filled, or nil
+-- On SIGHUP ctlua builds a new state from the same files; before that, each
+-- ct.on("reload", function(saved) saved.x = ... end) handler of the running state
+-- puts plain data (nil, booleans, numbers, strings, tables) into one table, which
+-- the new state's scripts read with ct.handover() while they load. If the new
+-- scripts fail to load, the running ones go on (their reload handlers have run).
+function ct.handover()
+  return core.handover
+end
+
 --- ct.stop() -> nothing; runs the stop handlers, leaves the loop, exits 0
 function ct.stop()
   core.stop()
@@ -478,7 +488,7 @@ function ct.stats()
   s.errors = {}
   for k, v in pairs(errors_by_event) do s.errors[k] = v end
   s.handler_errors_by_handler = {}
-  for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy", "overrun", "resync", "stop" } do
+  for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy", "overrun", "resync", "reload", "stop" } do
     for _, h in ipairs(lists[name]) do
       if h.errors > 0 then s.handler_errors_by_handler[name .. " " .. h.where] = h.errors end
     end
@@ -553,11 +563,12 @@ function hooks.replay(path, strict)
 end
 
 -- start(offline) -> true | nil, message, errno: subscribe to what handlers need.
-function hooks.start(offline)
+function hooks.start(offline, reloading)
   started = true
   if offline then return true end
   local ok, msg, code = resubscribe()
   if not ok then return nil, msg, code end
+  if reloading then return true end
   local need_ct = #lists.new + #lists.update + #lists.destroy > 0
   if need_ct then
     local f = io.open("/proc/sys/net/netfilter/nf_conntrack_count")
@@ -571,9 +582,22 @@ function hooks.start(offline)
   return true
 end
 
--- SIGHUP: reopen log files (logrotate).
+-- SIGHUP when the reload failed: reopen log files all the same (logrotate).
 function hooks.hup()
   ct.log.reopen()
+end
+
+-- SIGHUP, before the new state loads: reload handlers fill the handover table.
+function hooks.reload()
+  local saved = {}
+  call_list(lists.reload, saved)
+  return saved
+end
+
+-- The new state failed to start: take the kernel filter and groups back.
+function hooks.resubscribe()
+  local ok, msg = resubscribe()
+  if not ok then io.stderr:write("ctlua: cannot subscribe again: ", tostring(msg), "\n") end
 end
 
 function hooks.overrun(n)

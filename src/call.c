@@ -20,18 +20,18 @@ static uint64_t now_ms(void)
  * collection and a retry), so a runaway script fails, not ctlua. */
 void *call_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-	(void)ud;
+	size_t *used = ud;         /* each state counts its own (two live during a reload) */
 	size_t old = ptr ? osize : 0;
 	if (nsize == 0) {
 		free(ptr);
-		G.mem -= old;
+		*used -= old;
 		return NULL;
 	}
-	if (G.mem_limit && nsize > old && G.mem + (nsize - old) > G.mem_limit)
+	if (G.mem_limit && nsize > old && *used + (nsize - old) > G.mem_limit)
 		return NULL;
 	void *p = realloc(ptr, nsize);
 	if (p)
-		G.mem = G.mem - old + nsize;
+		*used = *used - old + nsize;
 	return p;
 }
 

@@ -147,7 +147,7 @@ int cmd_batch(const char *msgs, size_t len, int count, int *errs)
 			return -errno;
 		}
 		int left = (int)n;
-		for (const struct nlmsghdr *h = (const void *)buf; mnl_nlmsg_ok(h, left);
+		for (const struct nlmsghdr *h = (const void *)buf; nl_msg_ok(h, left);
 		     h = mnl_nlmsg_next(h, &left)) {
 			if (h->nlmsg_type != NLMSG_ERROR)
 				continue;

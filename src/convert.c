@@ -64,8 +64,9 @@ static struct nfct_labelmap *labelmap;
 
 /* Every field name as an interned Lua string in one array (registry), so setting a
  * field is an array read and a rawset: no strcmp in lua_setfield's string cache on
- * the hot path. K_* are the array positions of each group of names. */
-static int keys_ref = LUA_NOREF;
+ * the hot path. K_* are the array positions of each group of names. Keyed by this
+ * variable's address, so each Lua state (a reload makes a new one) has its own. */
+static const char keys_key = 0;
 #define K_CT 1
 #define K_TUPLE (K_CT + (int)NELEM(ct_fields))
 #define K_EXP (K_TUPLE + (int)NELEM(tuple_fields))
@@ -86,7 +87,8 @@ static void add_keys(lua_State *L, int *n, const char *const *names, unsigned co
 /* Pushes the keys table; returns its absolute index. */
 static int push_keys(lua_State *L)
 {
-	if (keys_ref == LUA_NOREF) {
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &keys_key) == LUA_TNIL) {
+		lua_pop(L, 1);
 		int n = 0;
 		lua_createtable(L, K_DIR, 0);
 		add_keys(L, &n, &ct_fields[0].name, NELEM(ct_fields), sizeof(ct_fields[0]));
@@ -96,9 +98,9 @@ static int push_keys(lua_State *L)
 		add_keys(L, &n, exp_flag_bits, NELEM(exp_flag_bits), sizeof(exp_flag_bits[0]));
 		static const char *const extra[] = { "proto", "protonum", "dir" };
 		add_keys(L, &n, extra, 3, sizeof(extra[0]));
-		keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &keys_key);
 	}
-	lua_rawgeti(L, LUA_REGISTRYINDEX, keys_ref);
 	return lua_gettop(L);
 }
 
@@ -600,6 +602,8 @@ static struct nf_expect *msg_exp;
  * Returns 1, or 0 with nothing pushed when the message does not parse. */
 int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind kind, double now)
 {
+	if (nlcheck_msg(nlh, exp) < 0)
+		return 0;
 	if (exp) {
 		if (msg_exp)
 			nfexp_destroy(msg_exp);

@@ -10,6 +10,8 @@
 #include <lauxlib.h>
 #include "ctlua.h"
 
+struct ctlua G = { .hooks_ref = LUA_NOREF, .dispatch_ref = LUA_NOREF };
+
 double core_now(void)
 {
 	struct timespec ts;
@@ -74,10 +76,11 @@ static int core_stats(lua_State *L)
 	STAT(timeouts);
 	STAT(commands);
 	STAT(command_errors);
+	STAT(reloads);
 #undef STAT
 	lua_pushinteger(L, rcvbuf_size());
 	lua_setfield(L, -2, "rcvbuf");
-	lua_pushinteger(L, (lua_Integer)G.mem);
+	lua_pushinteger(L, G.memp ? (lua_Integer)*G.memp : 0);
 	lua_setfield(L, -2, "memory");
 	return 1;
 }

@@ -23,7 +23,10 @@ struct ctlua_stats {
 	uint64_t timeouts;         /* handler or timer calls interrupted by the time budget */
 	uint64_t commands;         /* requests sent on the command socket */
 	uint64_t command_errors;   /* refused, other than ENOENT/EEXIST */
+	uint64_t reloads;          /* SIGHUP reloads that swapped in a new state */
 };
+
+enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_SYSTEM = 3 };
 
 /* The one process-wide context: one loop, one Lua state. */
 struct ctlua {
@@ -33,13 +36,51 @@ struct ctlua {
 	int stopping;              /* ct.stop() or a signal: leave the loop */
 	int hooks_ref;             /* registry ref of the runtime's hook table */
 	int dispatch_ref;          /* registry ref of hooks.dispatch (hot path) */
-	size_t mem, mem_limit;     /* bytes the Lua state holds; cap (0 = none) */
+	size_t *memp, mem_limit;   /* bytes the current Lua state holds; cap (0 = none) */
 	long long rcvbuf_max;      /* the event socket's buffer grows up to this on overruns */
 	uint64_t budget_ms;        /* time budget of one call into Lua at run time (0 = none) */
 	uint64_t deadline_ms;      /* when the running call exceeds it (0 = not armed) */
 	struct ctlua_stats stats;
 };
 extern struct ctlua G;
+
+/* What a Lua state is built from: the same at startup and on every reload. */
+struct config {
+	const char *mode;          /* "live", "netlink-file" or "replay" */
+	const char *luadir;
+	int kernel_filter, resync;
+	int insecure;              /* load scripts whatever their ownership and mode */
+	char **scripts;
+	int nscripts;
+	const char **chunks;       /* -e code, run after the files */
+	int nchunks;
+	char **sargv;              /* script arguments */
+	int sargc;
+};
+
+/* The per-state part of G, saved while a new state is being built. */
+struct ctlua_saved {
+	lua_State *L;
+	int hooks_ref, dispatch_ref;
+	size_t *memp;
+};
+
+/* state.c: build and close Lua states (startup and reload). */
+lua_State *state_open(const struct config *c, lua_CFunction handover, void *hdata);
+void state_close(lua_State *L);
+const char *state_error(int *kind);
+
+/* reload.c: SIGHUP. */
+void reload_init(const struct config *c);
+void reload_run(void);
+
+/* privs.c: capabilities and user after startup. */
+int privs_user(const char *name);
+int privs_drop(int listen_only);
+
+/* secure.c: refuse files others could have written, when running as root. */
+int script_load(lua_State *L, const struct config *c, const char *path);
+void secure_searchers(lua_State *L, const struct config *c);
 
 /* call.c: the one protected-call helper for every call from C into Lua. */
 int call_protected(lua_State *L, int nargs, int nresults);
@@ -52,6 +93,7 @@ int call_hook(const char *name, int nargs, int nresults);
 /* event.c: the event socket. */
 int event_open(int bufsize, int reliable);
 int event_from_file(const char *path);
+void event_feed(const char *buf, size_t len);
 void event_close(void);
 int rcvbuf_size(void);
 int event_joined(void);
@@ -69,6 +111,17 @@ int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind 
 void convert_free(void);
 void convert_push_fields(lua_State *L);
 void convert_print_fields(void);
+
+/* mnl_nlmsg_ok casts nlmsg_len to int: a length of 2^31 or more passes and the
+ * walk then leaves the buffer. Canned input (--netlink-file) can say anything. */
+static inline int nl_msg_ok(const struct nlmsghdr *nlh, int len)
+{
+	return len >= 16 && ((const uint32_t *)nlh)[0] >= 16 && ((const uint32_t *)nlh)[0] <= (uint32_t)len;
+}
+
+/* nlcheck.c: 0 when libnetfilter_conntrack can take the message (it exits on a
+ * malformed attribute), -1 otherwise. */
+int nlcheck_msg(const struct nlmsghdr *nlh, int exp);
 
 /* cmd.c: a NETLINK_NETFILTER socket bound to an automatic port id, or NULL (errno). */
 struct mnl_socket;
@@ -89,6 +142,7 @@ void table_register(lua_State *L);
 void expect_register(lua_State *L);
 void spawn_register(lua_State *L);
 void spawn_close_all(void);
+void spawn_detach(lua_State *L);
 
 /* table.c: errno names and the nil, message, code return of failed commands. */
 const char *errno_name(int e);

@@ -70,7 +70,7 @@ static int deliver_batch(lua_State *L)
 		int i = batch_i++;
 		const struct nlmsghdr *nlh = (const void *)batch_buf[i];
 		int left = (int)batch_len[i];
-		for (; mnl_nlmsg_ok(nlh, left) && !G.stopping; nlh = mnl_nlmsg_next(nlh, &left)) {
+		for (; nl_msg_ok(nlh, left) && !G.stopping; nlh = mnl_nlmsg_next(nlh, &left)) {
 			int kind = classify(nlh);
 			if (kind < 0)
 				continue;
@@ -237,13 +237,19 @@ static int join_groups(uint32_t mask)
 	return 0;
 }
 
-static void file_deliver(uv_timer_t *t)
+/* Delivers the netlink messages in buf as one datagram (canned files, fuzzing). */
+void event_feed(const char *buf, size_t len)
 {
-	(void)t;
-	batch_buf[0] = file_buf, batch_len[0] = file_len;
+	batch_buf[0] = buf, batch_len[0] = len;
 	batch_n = 1, batch_i = 0, batch_now = core_now();
 	G.stats.batches++;
 	deliver_pending();
+}
+
+static void file_deliver(uv_timer_t *t)
+{
+	(void)t;
+	event_feed(file_buf, file_len);
 	uv_close((uv_handle_t *)&file_timer, NULL);
 }
 

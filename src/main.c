@@ -23,12 +23,11 @@
 #define CTLUA_SCRIPTDIR "/usr/local/share/ctlua/scripts"
 #endif
 
-enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_SYSTEM = 3 };
 #define DEFAULT_BUFSIZE (16 * 1024 * 1024)
 #define DEFAULT_BUFMAX (256LL * 1024 * 1024)
 #define DEFAULT_BUDGET_MS 10000    /* per event delivery or timer call at run time */
 
-struct ctlua G = { .hooks_ref = LUA_NOREF, .dispatch_ref = LUA_NOREF };
+static int kernel_filter = 1, resync = 0, reliable = 0, insecure = 0, listen_only = 0;
 
 static char luadir[PATH_MAX], scriptdir[PATH_MAX];
 
@@ -53,6 +52,11 @@ static void usage(FILE *f)
 "                          it the allocating call fails, ctlua goes on\n"
 "      --handler-timeout MS interrupt a handler or timer running longer (default\n"
 "                          10000; 0: never)\n"
+"      --insecure          as root, load scripts and modules even when writable\n"
+"                          by group/others or owned by another user\n"
+"      --listen-only       after subscribing, drop every capability (default:\n"
+"                          keep CAP_NET_ADMIN, for table operations)\n"
+"      --user NAME         after opening the sockets, run as user NAME\n"
 "      --fields            print the event field reference (Markdown) and exit\n"
 "      --replay FILE       feed recorded events (conntrack -E text, with or without\n"
 "                          -o timestamp, or ctlua JSON lines; - is stdin) to the\n"
@@ -111,51 +115,6 @@ static void find_dirs(void)
 	snprintf(scriptdir, sizeof(scriptdir), "%s", CTLUA_SCRIPTDIR);
 }
 
-/* Loads lua/ctlua.lua with the core table; it becomes require "ctlua" and global ct. */
-static int kernel_filter = 1, resync = 0, reliable = 0;
-
-static void load_runtime(lua_State *L, const char *mode)
-{
-	luaL_openlibs(L);
-	lua_getglobal(L, "package");
-	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", luadir, luadir);
-	lua_getfield(L, -2, "path");
-	lua_concat(L, 2);
-	lua_setfield(L, -2, "path");
-	lua_pop(L, 1);
-
-	char path[PATH_MAX + 16];
-	snprintf(path, sizeof(path), "%s/ctlua.lua", luadir);
-	if (luaL_loadfile(L, path) != LUA_OK) {
-		fprintf(stderr, "ctlua: cannot load the runtime: %s\n", lua_tostring(L, -1));
-		exit(EXIT_SYSTEM);
-	}
-	core_open(L);
-	lua_pushboolean(L, kernel_filter);
-	lua_setfield(L, -2, "use_kernel_filter");
-	lua_pushboolean(L, resync);
-	lua_setfield(L, -2, "resync");
-	lua_pushstring(L, mode);
-	if (call_protected(L, 2, 1) != LUA_OK) {
-		fprintf(stderr, "ctlua: runtime failed: %s\n", lua_tostring(L, -1));
-		exit(EXIT_SYSTEM);
-	}
-	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-	lua_pushvalue(L, -2);
-	lua_setfield(L, -2, "ctlua");
-	lua_pop(L, 1);
-	lua_setglobal(L, "ct");
-}
-
-/* Only reached for errors outside any protected call: a bug, or the host out of
- * memory. */
-static int panic(lua_State *L)
-{
-	fprintf(stderr, "ctlua: fatal: %s\n", lua_tostring(L, -1));
-	abort();
-	return 0;
-}
-
 static void on_signal(uv_signal_t *h, int sig)
 {
 	(void)h;
@@ -167,8 +126,7 @@ static void on_signal(uv_signal_t *h, int sig)
 static void on_hup(uv_signal_t *h, int sig)
 {
 	(void)h, (void)sig;
-	if (call_hook("hup", 0, 0) != LUA_OK)
-		call_report(G.L, "SIGHUP");
+	reload_run();
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -203,6 +161,9 @@ int main(int argc, char **argv)
 		{ "handler-timeout", required_argument, NULL, 'T' },
 		{ "reliable", no_argument, NULL, 'r' },
 		{ "resync", no_argument, NULL, 's' },
+		{ "insecure", no_argument, NULL, 'I' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "listen-only", no_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -231,6 +192,12 @@ int main(int argc, char **argv)
 		case 'K': kernel_filter = 0; break;
 		case 'r': reliable = 1; break;
 		case 's': resync = 1; break;
+		case 'I': insecure = 1; break;
+		case 'u':
+			if (privs_user(optarg) < 0)
+				die_usage("no such user '%s'", optarg);
+			break;
+		case 'L': listen_only = 1; break;
 		case 'X':
 			if ((G.rcvbuf_max = parse_size(optarg)) < 0)
 				die_usage("bad buffer size '%s'", optarg);
@@ -255,6 +222,8 @@ int main(int argc, char **argv)
 			die_usage("bad option '%s'", argv[optind - 1]);
 		}
 	}
+	if (listen_only && resync)
+		die_usage("%s", "--resync dumps the table, which --listen-only forbids");
 	char **scripts = argv + optind;
 	int nscripts = nopt - optind;
 
@@ -268,48 +237,26 @@ int main(int argc, char **argv)
 		nscripts = 1;
 	}
 
-	G.loop = uv_default_loop();
-	G.L = lua_newstate(call_alloc, NULL);
-	if (!G.L) {
-		fprintf(stderr, "ctlua: out of memory\n");
-		return EXIT_SYSTEM;
-	}
-	lua_State *L = G.L;
-	lua_atpanic(L, panic);
-	convert_init();
-	load_runtime(L, replay ? "replay" : nlfile ? "netlink-file" : "live");
-
-	/* arg[0] is the first script, arg[1..] the script arguments (as lua(1) does). */
-	lua_createtable(L, sargc, 1);
-	lua_pushstring(L, nscripts ? scripts[0] : "-e");
-	lua_rawseti(L, -2, 0);
-	for (int i = 0; i < sargc; i++) {
-		lua_pushstring(L, sargv[i]);
-		lua_rawseti(L, -2, i + 1);
-	}
-	lua_setglobal(L, "arg");
-
 	if (check) {
+		/* Compiles only: nothing runs, nothing is opened. */
+		lua_State *L = luaL_newstate();
 		int bad = 0;
-		for (int i = 0; i < nscripts; i++) {
-			if (luaL_loadfile(L, scripts[i]) != LUA_OK) {
+		for (int i = 0; i < nscripts + nchunks; i++) {
+			int st = i < nscripts ? luaL_loadfile(L, scripts[i])
+				: luaL_loadbuffer(L, chunks[i - nscripts], strlen(chunks[i - nscripts]), "=(command line)");
+			if (st != LUA_OK) {
 				fprintf(stderr, "ctlua: %s\n", lua_tostring(L, -1));
 				bad = 1;
-			} else if (G.verbose)
+			} else if (G.verbose && i < nscripts)
 				fprintf(stderr, "ctlua: %s: OK\n", scripts[i]);
-			lua_pop(L, 1);
-		}
-		for (int i = 0; i < nchunks; i++) {
-			if (luaL_loadbuffer(L, chunks[i], strlen(chunks[i]), "=(command line)") != LUA_OK) {
-				fprintf(stderr, "ctlua: %s\n", lua_tostring(L, -1));
-				bad = 1;
-			}
 			lua_pop(L, 1);
 		}
 		lua_close(L);
 		return bad ? EXIT_SCRIPT : 0;
 	}
 
+	G.loop = uv_default_loop();
+	convert_init();
 	if (replay) {
 		/* events come from the file, in hooks.replay below */
 	} else if (nlfile) {
@@ -340,25 +287,29 @@ int main(int argc, char **argv)
 	uv_unref((uv_handle_t *)&sigterm);
 	uv_unref((uv_handle_t *)&sighup);
 
-	/* Scripts run in order; each gets the script arguments as `...`. */
-	for (int i = 0; i < nscripts + nchunks && !G.stopping; i++) {
-		int st = i < nscripts
-			? luaL_loadfile(L, scripts[i])
-			: luaL_loadbuffer(L, chunks[i - nscripts], strlen(chunks[i - nscripts]), "=(command line)");
-		if (st == LUA_OK) {
-			luaL_checkstack(L, sargc, "too many script arguments");
-			for (int a = 0; a < sargc; a++)
-				lua_pushstring(L, sargv[a]);
-			st = call_protected(L, sargc, 0);
-		}
-		if (st != LUA_OK) {
-			fprintf(stderr, "ctlua: %s\n", lua_tostring(L, -1));
-			return EXIT_SCRIPT;
-		}
+	static struct config cfg;
+	cfg = (struct config){
+		.mode = replay ? "replay" : nlfile ? "netlink-file" : "live",
+		.luadir = luadir, .kernel_filter = kernel_filter, .resync = resync,
+		.insecure = insecure, .scripts = scripts, .nscripts = nscripts,
+		.chunks = chunks, .nchunks = nchunks, .sargv = sargv, .sargc = sargc,
+	};
+	if (!state_open(&cfg, NULL, NULL)) {
+		int kind;
+		const char *msg = state_error(&kind);
+		fprintf(stderr, "ctlua: %s\n", msg);
+		return kind;
 	}
+	lua_State *L = G.L;
+	if (!replay && !nlfile)
+		reload_init(&cfg);
 
 	int status = 0;
-	call_limits(L);
+	int prc = replay || nlfile ? privs_drop(1) : 0;
+	if (prc < 0) {
+		fprintf(stderr, "ctlua: cannot drop privileges: %s\n", strerror(-prc));
+		return EXIT_SYSTEM;
+	}
 	if (replay && !G.stopping) {
 		lua_pushstring(L, replay);
 		lua_pushboolean(L, strict);
@@ -379,7 +330,8 @@ int main(int argc, char **argv)
 		lua_settop(L, 0);
 	} else if (!G.stopping) {
 		lua_pushboolean(L, nlfile != NULL);
-		if (call_hook("start", 1, 3) != LUA_OK) {
+		lua_pushboolean(L, 0);
+		if (call_hook("start", 2, 3) != LUA_OK) {
 			fprintf(stderr, "ctlua: start failed: %s\n", lua_tostring(L, -1));
 			return EXIT_SYSTEM;
 		}
@@ -396,6 +348,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ctlua: event socket receive buffer is %d bytes, not the %lld asked: "
 				"SO_RCVBUFFORCE needs CAP_NET_ADMIN in the initial user namespace, else raise net.core.rmem_max\n",
 				rcvbuf_size() / 2, bufsize);
+		int rc = nlfile ? 0 : privs_drop(listen_only);
+		if (rc < 0) {
+			fprintf(stderr, "ctlua: cannot drop privileges: %s\n", strerror(-rc));
+			return EXIT_SYSTEM;
+		}
 		uv_run(G.loop, UV_RUN_DEFAULT);
 	}
 
@@ -406,7 +363,8 @@ int main(int argc, char **argv)
 	cmd_close();
 	spawn_close_all();
 	uv_run(G.loop, UV_RUN_NOWAIT);   /* their close callbacks still need the Lua state */
-	lua_close(L);
+	L = G.L;                         /* a reload may have replaced it */
+	state_close(L);
 	uv_walk(G.loop, close_walk, NULL);
 	uv_run(G.loop, UV_RUN_DEFAULT);
 	uv_loop_close(G.loop);

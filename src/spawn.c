@@ -30,6 +30,7 @@ struct proc {
 	int signal;
 	int exited;
 	struct proc **ud;    /* back pointer into the userdata, cleared when done */
+	lua_State *L;        /* the state that started it; NULL once detached */
 	struct proc *next, **prevp;   /* the list of running processes, for shutdown */
 };
 
@@ -37,8 +38,8 @@ static struct proc *running;
 
 static void finish(struct proc *pr)
 {
-	lua_State *L = G.L;
-	if (pr->cb != LUA_NOREF && !G.stopping) {
+	lua_State *L = pr->L;
+	if (L && pr->cb != LUA_NOREF && !G.stopping) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, pr->cb);
 		lua_pushinteger(L, pr->status);
 		lua_pushlstring(L, pr->o.buf ? pr->o.buf : "", pr->o.len);
@@ -52,8 +53,10 @@ static void finish(struct proc *pr)
 			call_report(L, "spawn callback error");
 		}
 	}
-	luaL_unref(L, LUA_REGISTRYINDEX, pr->cb);
-	luaL_unref(L, LUA_REGISTRYINDEX, pr->self);
+	if (L) {
+		luaL_unref(L, LUA_REGISTRYINDEX, pr->cb);
+		luaL_unref(L, LUA_REGISTRYINDEX, pr->self);
+	}
 	if (pr->prevp) {
 		*pr->prevp = pr->next;
 		if (pr->next)
@@ -230,6 +233,7 @@ static int spawn_spawn(lua_State *L)
 	struct proc **ud = lua_newuserdatauv(L, sizeof(*ud), 0);
 	*ud = pr;
 	pr->ud = ud;
+	pr->L = G.L;         /* the main thread, not a coroutine that may be gone */
 	luaL_setmetatable(L, SPAWN_MT);
 	if (cbi) {
 		lua_pushvalue(L, cbi);
@@ -267,6 +271,23 @@ static int spawn_pid(lua_State *L)
 /* At shutdown, before the Lua state goes: close what is still open of every
  * running command (the commands themselves go on); the close callbacks then free
  * them on the next loop turn, without calling into Lua (G.stopping). */
+/* Before state L closes (reload): its processes run on, but nothing of L is
+ * touched when they finish. */
+void spawn_detach(lua_State *L)
+{
+	for (struct proc *pr = running; pr; pr = pr->next) {
+		if (pr->L != L)
+			continue;
+		luaL_unref(L, LUA_REGISTRYINDEX, pr->cb);
+		luaL_unref(L, LUA_REGISTRYINDEX, pr->self);
+		pr->cb = pr->self = LUA_NOREF;
+		if (pr->ud)
+			*pr->ud = NULL;
+		pr->ud = NULL;
+		pr->L = NULL;
+	}
+}
+
 void spawn_close_all(void)
 {
 	for (struct proc *pr = running; pr; pr = pr->next) {

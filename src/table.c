@@ -235,6 +235,7 @@ struct dump {
 	struct mnl_socket *nl;
 	int exp;                       /* expectations, not conntrack entries */
 	int done;
+	int err;                       /* errno of a failed dump, 0 */
 	char *buf;
 	int left;
 	const struct nlmsghdr *cur;
@@ -308,14 +309,16 @@ static int dump_next(lua_State *L)
 	for (;;) {
 		if (d->done)
 			return 0;
-		if (!d->cur || !mnl_nlmsg_ok(d->cur, d->left)) {
+		if (!d->cur || !nl_msg_ok(d->cur, d->left)) {
 			ssize_t n = mnl_socket_recvfrom(d->nl, d->buf, DUMP_BUF_SIZE);
 			if (n < 0) {
 				int e = errno;
 				if (e == EINTR)
 					continue;
 				dump_close(d);
-				return luaL_error(L, "dump failed: %s", strerror(e));
+				d->err = e;
+				lua_pushfstring(L, "dump failed: %s", strerror(e));
+				return lua_error(L);
 			}
 			d->cur = (const struct nlmsghdr *)d->buf;
 			d->left = (int)n;
@@ -328,11 +331,14 @@ static int dump_next(lua_State *L)
 			return 0;
 		}
 		if (nlh->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+			/* Read before dump_close: the message lives in the buffer it frees. */
+			int err = ((const struct nlmsgerr *)mnl_nlmsg_get_payload(nlh))->error;
 			dump_close(d);
-			if (e->error)
-				return luaL_error(L, "dump failed: %s", strerror(-e->error));
-			return 0;
+			if (!err)
+				return 0;
+			d->err = -err;
+			lua_pushfstring(L, "dump failed: %s", strerror(-err));
+			return lua_error(L);
 		}
 		if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
 			continue;
@@ -356,8 +362,19 @@ static const luaL_Reg dump_meta[] = {
 	{ NULL, NULL },
 };
 
+/* iterator:errno() -> errno name of the failure that ended the dump, or nil */
+static int dump_errno(lua_State *L)
+{
+	struct dump *d = luaL_checkudata(L, 1, DUMP_MT);
+	if (!d->err)
+		return 0;
+	lua_pushstring(L, errno_name(d->err));
+	return 1;
+}
+
 static const luaL_Reg dump_methods[] = {
 	{ "close", dump_lclose },
+	{ "errno", dump_errno },
 	{ NULL, NULL },
 };
 

@@ -22,20 +22,24 @@ local function family_of(addr)
   return addr and addr:find(":", 1, true) and "ipv6" or "ipv4"
 end
 
+-- Every number conntrack prints is an integer; anything else makes the line bad.
 local function num(v)
-  return math.tointeger(tonumber(v)) or tonumber(v)
+  local n = tonumber(v)
+  return n and math.tointeger(n)
 end
 
 local function expectation(ev, rest)
   local part, t = nil, nil
   for tok in rest:gmatch("%S+") do
     local k, v = tok:match("^([%w%-]+)=(.*)$")
-    if k == "proto" then
+    if k and (k == "proto" or TUPLE_INT[k] or INT[k]) and num(v) == nil then
+      return nil, "bad number '" .. tok .. "'"
+    elseif k == "proto" then
       ev.protonum = num(v); ev.proto = PROTONAME[ev.protonum] or v
     elseif k == "src" or k == "mask-src" or k == "master-src" then
       part = k == "src" and "tuple" or k == "mask-src" and "mask" or "master"
       t = { src = v }; ev[part] = t
-    elseif k == "dst" or k == "mask-dst" or k == "master-dst" then
+    elseif (k == "dst" or k == "mask-dst" or k == "master-dst") and t then
       t.dst = v
     elseif k and TUPLE_INT[k] and t and part then
       t[k] = num(v)
@@ -75,16 +79,19 @@ local function conntrack(ev, rest)
   while i <= #words do
     local tok = words[i]
     local k, v = tok:match("^([%w%-]+)=(.*)$")
-    if k == "src" then
+    if k and (TUPLE_INT[k] or INT[k] or k == "zone-orig" or k == "zone-reply" or k == "delta-time")
+       and num(v) == nil then
+      return nil, "bad number '" .. tok .. "'"
+    elseif k == "src" then
       dir = dir == nil and "orig" or "reply"
       t = { src = v }; ev[dir] = t; in_tuple = true
     elseif in_tuple and k == "dst" then
       t.dst = v
-    elseif in_tuple and (k == "srckey" or k == "dstkey") and gre then
-      t[k == "srckey" and "sport" or "dport"] = tonumber(v, 16) or tonumber(v)
+    elseif in_tuple and (k == "srckey" or k == "dstkey") and gre and num(v) then
+      t[k == "srckey" and "sport" or "dport"] = num(v)
     elseif in_tuple and k and TUPLE_INT[k] and not (k == "id" and (t.id ~= nil or not icmp)) then
       t[k] = num(v)
-    elseif k == "zone-orig" or k == "zone-reply" then
+    elseif (k == "zone-orig" and ev.orig) or (k == "zone-reply" and ev.reply) then
       ev[k == "zone-orig" and "orig" or "reply"].zone = num(v)
     elseif tok == "[UNREPLIED]" then
       unreplied = true; in_tuple = false
