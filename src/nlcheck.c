@@ -145,7 +145,10 @@ static int check(const void *payload, size_t len, const struct schema *s, int de
 /* 0 when the message can be handed to libnetfilter_conntrack, -1 otherwise. */
 int nlcheck_msg(const struct nlmsghdr *nlh, int exp)
 {
-	if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(struct nfgenmsg))
+	/* libmnl walks attributes up to the *aligned* end of the message, which for an
+	 * unaligned length lies past the bytes received. The kernel pads every
+	 * attribute, so its messages are always aligned. */
+	if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(struct nfgenmsg) || nlh->nlmsg_len % 4)
 		return -1;
 	return check(mnl_nlmsg_get_payload_offset(nlh, sizeof(struct nfgenmsg)),
 		     nlh->nlmsg_len - MNL_NLMSG_HDRLEN - MNL_ALIGN(sizeof(struct nfgenmsg)),
