@@ -4,6 +4,8 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 BINDIR     = $(PREFIX)/bin
 SHAREDIR   = $(PREFIX)/share/ctlua
+MANDIR     = $(PREFIX)/share/man
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
 
 CC        ?= cc
 PKGS       = lua5.4 libmnl libnetfilter_conntrack libuv libcap-ng
@@ -20,7 +22,8 @@ HDRS       = $(wildcard src/*.h)
 # Debian 12 packages: build, run, test.
 DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev libuv1-dev libcap-ng-dev
 DEBS_RUN   = lua-cjson
-DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4 tmux
+DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4 tmux mandoc groff man-db systemd \
+             prometheus curl jq socat nfdump
 
 .PHONY: all deps run demo test test-unit bench fuzz soak docs install uninstall clean FORCE
 
@@ -152,16 +155,24 @@ docs: ctlua
 	     !skip { print } /^<!-- fields:begin -->/ { skip = 1 }' build/fields.md README.md > build/README.md
 	mv build/README.md README.md
 
+# The unit's @BINDIR@ and @SHAREDIR@ become this install's paths. /etc/ctlua is the admin's.
 install: ctlua
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/lua/ctlua $(DESTDIR)$(SHAREDIR)/scripts
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/lua/ctlua $(DESTDIR)$(SHAREDIR)/scripts \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
 	install -m 755 ctlua $(DESTDIR)$(BINDIR)/ctlua
 	install -m 644 lua/ctlua.lua $(DESTDIR)$(SHAREDIR)/lua/
 	install -m 644 lua/ctlua/*.lua $(DESTDIR)$(SHAREDIR)/lua/ctlua/
 	install -m 644 scripts/*.lua $(DESTDIR)$(SHAREDIR)/scripts/
+	install -m 644 man/ctlua.1 $(DESTDIR)$(MANDIR)/man1/ctlua.1
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SHAREDIR@|$(SHAREDIR)|g' systemd/ctlua@.service \
+		> $(DESTDIR)$(UNITDIR)/ctlua@.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/ctlua@.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/ctlua
 	rm -rf $(DESTDIR)$(SHAREDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man1/ctlua.1
+	rm -f $(DESTDIR)$(UNITDIR)/ctlua@.service
 
 clean:
 	rm -rf build build-asan build-fuzz ctlua ctlua-asan tests/tgen tests/nlcapture $(BENCH_BINS)

@@ -12,23 +12,15 @@
 #include <libmnl/libmnl.h>
 #include <lauxlib.h>
 #include "../src/ctlua.h"
-#include "luacov.h"
+#include "fuzz.h"
 
 static const char *script =
 	"local finding = finding\n"
 	"local function walk(v) if type(v) == 'table' then for k, x in pairs(v) do walk(x) end end end\n"
 	"local function work(ev) walk(ev) ct.format(ev) ct.format(ev, { timestamp = true }) ct.json(ev) end\n"
 	"for _, name in ipairs { 'new', 'update', 'destroy', 'expect-new', 'expect-destroy' } do\n"
-	"  ct.on(name, function(ev) local ok, err = xpcall(work, debug.traceback, ev) if not ok then finding(err) end end)\n"
+	"  ct.on(name, function(ev) local ok, err = xpcall(work, debug.traceback, ev) if not ok then finding('a handler failed on this input: ' .. err) end end)\n"
 	"end\n";
-
-/* finding(message): a handler failed on this input; report and stop. */
-static int finding(lua_State *L)
-{
-	fprintf(stderr, "fuzz: a handler failed on this input: %s\n", lua_tostring(L, 1));
-	abort();
-	return 0;
-}
 
 /* Runs in the new state before the runtime: `finding` for the script; no handover. */
 static int setup(lua_State *L)

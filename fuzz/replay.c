@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <lauxlib.h>
 #include <lualib.h>
-#include "luacov.h"
+#include "fuzz.h"
 
 static lua_State *L;
 static int fn;
@@ -26,13 +26,6 @@ static const char *harness =
 	"    end\n"
 	"  end\n"
 	"end\n";
-
-static int finding(lua_State *l)
-{
-	fprintf(stderr, "fuzz: %s\n", lua_tostring(l, 1));
-	abort();
-	return 0;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

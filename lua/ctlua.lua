@@ -251,21 +251,63 @@ end
 -- Misuse raises naming the field; kernel refusals return nil, message, code where
 -- code is the errno name ("ENOENT": no such entry, for delete: already gone).
 
+-- Network namespaces: a table (event, entry, tuple) with `netns` acts there; a
+-- filter with `netns` lists there. Without, ctlua's own namespace.
+local function use_netns(ns, fname, level)
+  if ns ~= nil and (type(ns) ~= "string" or not pcall(core.use_netns, ns)) then
+    error(string.format("bad argument #1 to '%s' (network namespace %s is not watched)", fname,
+                        type(ns) == "string" and "'" .. ns .. "'" or tostring(ns)), level + 1)
+  end
+  if ns == nil then core.use_netns(nil) end
+end
+local function netns_of(t) return type(t) == "table" and rawget(t, "netns") or nil end
+local function in_netns(fname, fn)
+  return function(t, ...)
+    use_netns(netns_of(t), fname, 2)
+    return fn(t, ...)
+  end
+end
+
+--- ct.watch(netns) -> name | nil, message, code
+-- Watch one more network namespace (a name under /run/netns, or a path): its
+-- events arrive with ev.netns = name, and table operations on them act there.
+function ct.watch(spec)
+  if type(spec) ~= "string" then error("bad argument #1 to 'watch' (string expected, got " .. type(spec) .. ")", 2) end
+  if mode ~= "live" then return nil, "not watching the kernel", "ENOTSUP" end
+  local name, msg, code = core.watch(spec)
+  if name then resubscribe() end
+  return name, msg, code
+end
+
+--- ct.unwatch(name) -> true | nil, message, code
+function ct.unwatch(name)
+  if type(name) ~= "string" then error("bad argument #1 to 'unwatch' (string expected, got " .. type(name) .. ")", 2) end
+  if mode ~= "live" then return nil, "not watching the kernel", "ENOTSUP" end
+  return core.unwatch(name)
+end
+
+--- ct.namespaces() -> { name, ... }: the namespaces watched now
+function ct.namespaces()
+  if mode ~= "live" then return {} end
+  return (core.netns())
+end
+
 --- ct.get(t) -> entry | nil, message, code
 -- t: an event or entry table, or a tuple {family?, proto, src, dst, sport, dport}
 -- (ICMP: type, code, id).
-ct.get = core.ct_get
+ct.get = in_netns("get", core.ct_get)
 
 --- ct.create(t) -> true | nil, message, code
 -- t: proto, orig tuple (t.orig or t itself), timeout; optional reply (default: orig
 -- inverted), mark, zone, status, state (TCP), helper, labels.
-ct.create = core.ct_create
+ct.create = in_netns("create", core.ct_create)
 
 --- ct.update(t, changes) -> true | nil, message, code
 -- changes: mark (+ mask: only those bits change), timeout, status, labels (+ labels_mask).
 -- The kernel keeps labels only where the ruleset uses connlabel; its ENOSPC says
 -- so cryptically, so the message says what to do.
 function ct.update(t, changes)
+  use_netns(netns_of(t), "update", 2)
   local ok, msg, code = core.ct_update(t, changes)
   if ok then return ok end
   if code == "ENOSPC" and type(changes) == "table" and changes.labels ~= nil then
@@ -278,7 +320,24 @@ end
 --- ct.delete(list) -> deleted, gone, failed, first_error_message
 -- A list of entries is deleted in batched requests (one round trip per batch).
 function ct.delete(t)
-  if type(t) == "table" and rawget(t, 1) ~= nil then return core.ct_delete_many(t) end
+  if type(t) == "table" and rawget(t, 1) ~= nil then
+    -- One batch per namespace, in the order each first appears.
+    local groups, order = {}, {}
+    for i = 1, #t do
+      local ns = netns_of(t[i]) or false
+      if not groups[ns] then groups[ns] = {}; order[#order + 1] = ns end
+      local g = groups[ns]
+      g[#g + 1] = t[i]
+    end
+    local deleted, gone, failed, first = 0, 0, 0, nil
+    for _, ns in ipairs(order) do
+      use_netns(ns or nil, "delete", 2)
+      local d, g, f, e = core.ct_delete_many(groups[ns])
+      deleted, gone, failed, first = deleted + d, gone + g, failed + f, first or e
+    end
+    return deleted, gone, failed, first
+  end
+  use_netns(netns_of(t), "delete", 2)
   return core.ct_delete(t)
 end
 
@@ -288,21 +347,25 @@ local function check_family(family, fname)
   end
 end
 
---- ct.flush([family]) -> true | nil, message, code
+--- ct.flush([family] [, netns]) -> true | nil, message, code
 -- With a family, only that family's entries go: the kernel's flush ignores the
 -- family (conntrack -F -f ipv6 empties the whole table), so ctlua lists and deletes.
-function ct.flush(family)
+function ct.flush(family, netns)
   check_family(family, "flush")
+  use_netns(netns, "flush", 2)
   if family == nil then return core.ct_flush() end
-  local list, msg, code = ct.list({ family = family })
+  local list, msg, code = ct.list({ family = family, netns = netns })
   if not list then return nil, msg, code end
   local _, _, failed, err = core.ct_delete_many(list)
   if failed > 0 then return nil, err, "EIO" end
   return true
 end
 
---- ct.count() -> number of entries in the table | nil, message, code
-ct.count = core.ct_count
+--- ct.count([netns]) -> number of entries in the table | nil, message, code
+function ct.count(netns)
+  use_netns(netns, "count", 2)
+  return core.ct_count()
+end
 
 local STATUS_BIT = { expected = 0, seen_reply = 1, assured = 2, confirmed = 3, src_nat = 4,
                      dst_nat = 5, dying = 9 }
@@ -336,6 +399,7 @@ local function entries(kind, class, f, level)
     match = res
   end
   local it, msg, code
+  use_netns(f and f.netns, "entries", level)
   if kind == "ct" then
     it, msg, code = core.dump("ct", kernel_filter(f))
   else
@@ -383,19 +447,21 @@ ct.expect = {
     return it, s, c, closing
   end,
   --- ct.expect.get(t) -> expectation | nil, message, code (t needs tuple)
-  get = core.exp_get,
+  get = in_netns("get", core.exp_get),
   --- ct.expect.create(t) -> true | nil, message, code
   -- t: master, tuple, mask (tuple tables), timeout; helper, class, flags, zone, nat
-  create = core.exp_create,
+  create = in_netns("create", core.exp_create),
   --- ct.expect.delete(t) -> true | nil, message, code; an expect-new event works as is
-  delete = core.exp_delete,
+  delete = in_netns("delete", core.exp_delete),
   --- ct.expect.flush([family]) -> true | nil, message, code (family: as ct.flush)
-  flush = function(family)
+  flush = function(family, netns)
     check_family(family, "flush")
+    use_netns(netns, "flush", 2)
     if family == nil then return core.exp_flush() end
-    local list, msg, code = collect("expect", "expect", { family = family })
+    local list, msg, code = collect("expect", "expect", { family = family, netns = netns })
     if not list then return nil, msg, code end
     for _, x in ipairs(list) do
+      use_netns(netns, "flush", 2)
       local ok, err, ecode = core.exp_delete(x)
       if not ok and ecode ~= "ENOENT" then return nil, err, ecode end
     end
@@ -474,6 +540,40 @@ function ct.handover()
   return core.handover
 end
 
+-- Sinks (lua/ctlua/sink.lua): files, stream sockets, syslog; never blocking.
+local sinks = require "ctlua.sink"
+--- ct.sink{to = "stdout"|"stderr"|"file"|"tcp"|"unix"|"syslog", format = "text"|"json",
+--           timestamp, path, address, max_queue, ident, facility, severity, name}
+-- -> sink (:write(ev | text) -> true | false (dropped), :stats(), :close()) | nil, msg, code
+function ct.sink(o) return sinks.new(core, ct, o) end
+--- ct.sink_spec(text) -> options for ct.sink from "tcp:HOST:PORT", "unix:PATH",
+-- "file:PATH", "syslog[:PATH]", "stdout" | nil, message
+ct.sink_spec = sinks.spec
+
+-- IPFIX export (lua/ctlua/ipfix.lua).
+local ipfix = require "ctlua.ipfix"
+--- ct.ipfix{collector = "HOST:PORT", transport = "udp"|"tcp", domain, template_refresh,
+--           mtu, flush, pen, max_queue, first_seen} -> exporter | nil, message, code
+-- exporter:export(ev) -> true | false; :flush(); :stats(); :close()
+function ct.ipfix(o) return ipfix.new(core, ct, o) end
+
+-- Metrics (lua/ctlua/metrics.lua), served by --metrics at GET /metrics.
+local metrics = require("ctlua.metrics").new()
+ct.metrics = {
+  --- ct.metrics.counter(name, help [, labelnames] [, opts]) -> counter (:inc([labels,] [n]))
+  counter = function(name, help, labelnames, opts)
+    return metrics:define("counter", "counter", name, help, labelnames, nil, opts)
+  end,
+  --- ct.metrics.gauge(name, help [, labelnames] [, opts]) -> gauge (:set, :inc, :dec)
+  gauge = function(name, help, labelnames, opts)
+    return metrics:define("gauge", "gauge", name, help, labelnames, nil, opts)
+  end,
+  --- ct.metrics.histogram(name, help [, labelnames] [, buckets] [, opts]) -> histogram (:observe)
+  histogram = function(name, help, labelnames, buckets, opts)
+    return metrics:define("histogram", "histogram", name, help, labelnames, buckets, opts)
+  end,
+}
+
 --- ct.stop() -> nothing; runs the stop handlers, leaves the loop, exits 0
 function ct.stop()
   core.stop()
@@ -500,6 +600,7 @@ function ct.stats()
   end
   table.sort(names)
   s.groups, s.handlers = names, n
+  s.sinks = sinks.stats()
   s.resync = tracker:stats()
   s.resync.enabled = tracker.enabled
   local kf = {}
@@ -569,7 +670,11 @@ function hooks.start(offline, reloading)
   local ok, msg, code = resubscribe()
   if not ok then return nil, msg, code end
   if reloading then return true end
-  local need_ct = #lists.new + #lists.update + #lists.destroy > 0
+  -- The empty-table hint reads our own namespace's count: only when it is watched.
+  local watched, tagged = core.netns()
+  local own = not tagged
+  for _, n in ipairs(watched) do if n == "self" then own = true end end
+  local need_ct = own and #lists.new + #lists.update + #lists.destroy > 0
   if need_ct then
     local f = io.open("/proc/sys/net/netfilter/nf_conntrack_count")
     local count = f and tonumber(f:read("l")) or 0
@@ -598,6 +703,109 @@ end
 function hooks.resubscribe()
   local ok, msg = resubscribe()
   if not ok then io.stderr:write("ctlua: cannot subscribe again: ", tostring(msg), "\n") end
+end
+
+-- GET /metrics: ctlua's own families from ct.stats(), then the scripts' metrics.
+local EVENT_NAMES = { "new", "update", "destroy", "expect-new", "expect-destroy" }
+local function builtin_metrics(out, num)
+  local s = ct.stats()
+  local function family(name, kind, help)
+    out[#out + 1] = "# HELP " .. name .. " " .. help
+    out[#out + 1] = "# TYPE " .. name .. " " .. kind
+  end
+  local function one(name, kind, help, v)
+    family(name, kind, help)
+    out[#out + 1] = name .. " " .. num(v)
+  end
+  family("ctlua_events_total", "counter", "Events received from the kernel, by event name (and network namespace with --netns).")
+  if s.netns then
+    local names = {}
+    for name in pairs(s.netns) do names[#names + 1] = name end
+    table.sort(names)
+    for _, ns in ipairs(names) do
+      for _, e in ipairs(EVENT_NAMES) do
+        out[#out + 1] = string.format('ctlua_events_total{event="%s",netns="%s"} %s', e, ns, num(s.netns[ns][e] or 0))
+      end
+    end
+  else
+    for _, e in ipairs(EVENT_NAMES) do
+      out[#out + 1] = string.format('ctlua_events_total{event="%s"} %s', e, num(s.events[e] or 0))
+    end
+  end
+  family("ctlua_handler_errors_total", "counter", "Handler calls that raised an error, by event name.")
+  for _, e in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy", "overrun", "resync", "reload", "stop" } do
+    out[#out + 1] = string.format('ctlua_handler_errors_total{event="%s"} %s', e, num(s.errors[e] or 0))
+  end
+  one("ctlua_handler_timeouts_total", "counter", "Handler or timer calls interrupted by --handler-timeout.", s.timeouts)
+  one("ctlua_overruns_total", "counter", "Event socket overruns (events the kernel dropped).", s.overruns)
+  one("ctlua_resyncs_total", "counter", "Resyncs run (table dumps diffed against the live set).", s.resync.runs)
+  family("ctlua_resync_events_total", "counter", "Synthetic events delivered by resyncs, by event name.")
+  out[#out + 1] = 'ctlua_resync_events_total{event="new"} ' .. num(s.resync.new)
+  out[#out + 1] = 'ctlua_resync_events_total{event="destroy"} ' .. num(s.resync.destroy)
+  one("ctlua_parse_errors_total", "counter", "Kernel messages that could not be parsed.", s.parse_errors)
+  one("ctlua_commands_total", "counter", "Requests sent on the command socket.", s.commands)
+  one("ctlua_command_errors_total", "counter", "Requests the kernel refused (other than ENOENT and EEXIST).", s.command_errors)
+  one("ctlua_reloads_total", "counter", "SIGHUP reloads that swapped in new scripts.", s.reloads)
+  one("ctlua_metrics_refused_connections_total", "counter", "/metrics connections refused over the limit.", s.metrics_refused)
+  one("ctlua_receive_buffer_bytes", "gauge", "Receive buffer of the event socket.", s.rcvbuf)
+  one("ctlua_lua_memory_bytes", "gauge", "Memory held by the Lua state.", s.memory)
+  if s.netns then
+    -- One count request per namespace watched (the /proc file is only ours).
+    family("ctlua_conntrack_entries", "gauge", "Entries in the conntrack table, by network namespace.")
+    local names = {}
+    for name in pairs(s.netns) do names[#names + 1] = name end
+    table.sort(names)
+    for _, ns in ipairs(names) do
+      local ok, n = pcall(ct.count, ns)
+      if ok and n then out[#out + 1] = string.format('ctlua_conntrack_entries{netns="%s"} %s', ns, num(n)) end
+    end
+  else
+    local f = io.open("/proc/sys/net/netfilter/nf_conntrack_count")
+    local count = f and tonumber(f:read("l"))
+    if f then f:close() end
+    if count then one("ctlua_conntrack_entries", "gauge", "Entries in the conntrack table.", count) end
+  end
+  family("ctlua_sink_lines_total", "counter", "Lines accepted by a sink, by sink.")
+  local names = {}
+  for name in pairs(s.sinks) do names[#names + 1] = name end
+  table.sort(names)
+  local function esc(v) return (v:gsub('[\\"\n]', { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" })) end
+  for _, name in ipairs(names) do
+    out[#out + 1] = string.format('ctlua_sink_lines_total{sink="%s"} %s', esc(name), num(s.sinks[name].lines))
+  end
+  family("ctlua_sink_dropped_total", "counter", "Lines a sink dropped (queue full, peer gone), by sink.")
+  for _, name in ipairs(names) do
+    out[#out + 1] = string.format('ctlua_sink_dropped_total{sink="%s"} %s', esc(name), num(s.sinks[name].dropped))
+  end
+  family("ctlua_sink_reconnects_total", "counter", "Reconnections of a stream sink, by sink.")
+  for _, name in ipairs(names) do
+    out[#out + 1] = string.format('ctlua_sink_reconnects_total{sink="%s"} %s', esc(name), num(s.sinks[name].reconnects))
+  end
+  family("ctlua_sink_connected", "gauge", "1 when a sink can write now, by sink.")
+  for _, name in ipairs(names) do
+    out[#out + 1] = string.format('ctlua_sink_connected{sink="%s"} %d', esc(name), s.sinks[name].connected and 1 or 0)
+  end
+  family("ctlua_sink_queued_bytes", "gauge", "Bytes waiting in a sink's queue, by sink.")
+  for _, name in ipairs(names) do
+    out[#out + 1] = string.format('ctlua_sink_queued_bytes{sink="%s"} %s', esc(name), num(s.sinks[name].queued))
+  end
+  local h = s.handler_time
+  if h then
+    family("ctlua_handler_seconds", "histogram", "Time to deliver one event to all its handlers.")
+    local cum, n = 0, 0
+    for i, le in ipairs(h.le) do
+      cum = cum + h.counts[i]
+      out[#out + 1] = string.format('ctlua_handler_seconds_bucket{le="%s"} %s', num(le), num(cum))
+    end
+    cum = cum + h.counts[#h.le + 1]
+    out[#out + 1] = 'ctlua_handler_seconds_bucket{le="+Inf"} ' .. num(cum)
+    out[#out + 1] = "ctlua_handler_seconds_sum " .. num(h.sum)
+    out[#out + 1] = "ctlua_handler_seconds_count " .. num(cum)
+  end
+end
+
+function hooks.metrics()
+  return metrics:render(builtin_metrics)
 end
 
 function hooks.overrun(n)

@@ -16,13 +16,37 @@
 #include "ctlua.h"
 #include "cmd.h"
 
-static struct mnl_socket *nl;
+/* One command socket per namespace slot (netns.c), opened on first use; requests
+ * go to the one cmd_select() chose (the runtime picks it from t.netns). */
+static struct mnl_socket *socks[NETNS_MAX];
+static uint32_t portids[NETNS_MAX];
+static struct mnl_socket *nl;        /* socks[cur], once open */
+static int cur;
 static uint32_t portid, seq;
 static char buf[32768];     /* ACKs and single replies; larger than any of them */
 
 uint32_t cmd_portid(void)
 {
 	return portid;
+}
+
+/* The port id of namespace slot ns's command socket (0 when not open). */
+uint32_t cmd_portid_ns(int ns)
+{
+	return ns >= 0 && ns < NETNS_MAX ? portids[ns] : 0;
+}
+
+/* Directs the next requests to namespace slot ns. */
+void cmd_select(int ns)
+{
+	cur = ns;
+	nl = socks[ns];
+	portid = portids[ns];
+}
+
+int cmd_current(void)
+{
+	return cur;
 }
 
 struct mnl_socket *nl_socket(int flags)
@@ -42,10 +66,12 @@ static int cmd_open(void)
 {
 	if (nl)
 		return 0;
-	if (!(nl = nl_socket(0)))
+	if (!(nl = netns_socket(cur, 0)))
 		return -errno;
-	portid = mnl_socket_get_portid(nl);
-	seq = (uint32_t)time(NULL);
+	socks[cur] = nl;
+	portids[cur] = portid = mnl_socket_get_portid(nl);
+	if (!seq)
+		seq = (uint32_t)time(NULL);
 	/* A batch gets thousands of ACKs back at once: keep them small (no copy of
 	 * the request) and give them room. */
 	int one = 1, size = 4 << 20;
@@ -56,10 +82,32 @@ static int cmd_open(void)
 	return 0;
 }
 
+/* Opens namespace slot ns's command socket now (before privileges are dropped). */
+int cmd_open_ns(int ns)
+{
+	int was = cur;
+	cmd_select(ns);
+	int rc = cmd_open();
+	cmd_select(was);
+	return rc;
+}
+
 void cmd_close(void)
 {
-	if (nl)
-		mnl_socket_close(nl), nl = NULL;
+	for (int i = 0; i < NETNS_MAX; i++)
+		if (socks[i])
+			mnl_socket_close(socks[i]), socks[i] = NULL, portids[i] = 0;
+	nl = NULL;
+	cur = 0;
+}
+
+/* Closes namespace slot ns's command socket (the namespace went away). */
+void cmd_close_ns(int ns)
+{
+	if (socks[ns])
+		mnl_socket_close(socks[ns]), socks[ns] = NULL, portids[ns] = 0;
+	if (cur == ns)
+		cmd_select(0);
 }
 
 /* Starts a request in the shared buffer: nfnetlink header for subsystem message

@@ -6,6 +6,11 @@
 struct nlmsghdr;
 #define CMD_MSG_SIZE 16384     /* one request or one reply message, with room to spare */
 uint32_t cmd_portid(void);
+uint32_t cmd_portid_ns(int ns);
+void cmd_select(int ns);
+int cmd_current(void);
+int cmd_open_ns(int ns);
+void cmd_close_ns(int ns);
 void cmd_close(void);
 struct nlmsghdr *cmd_msg(char *at, uint16_t type, uint8_t family, uint16_t flags);
 int cmd_request(struct nlmsghdr *nlh, void *out, size_t cap, size_t *outlen);

@@ -20,7 +20,7 @@
 
 enum kind {
 	F_EVENT, F_FAMILY, F_PROTO, F_U8, F_U16, F_U32, F_STATE, F_TUPLE, F_STATUS, F_STR,
-	F_LABELS, F_TSTAMP, F_TIME, F_PORTID, F_PROGNAME, F_SELF,
+	F_LABELS, F_TSTAMP, F_TIME, F_PORTID, F_PROGNAME, F_SELF, F_NETNS,
 	F_EXP_FAMILY, F_EXP_PROTO, F_EXP_PROTONUM, F_EXP_TUPLE, F_EXP_FLAGS, F_EXP_NAT,
 	T_SRC, T_DST, T_PORT, T_ICMP, T_U64, T_U16,
 };
@@ -400,7 +400,7 @@ static int push_common(lua_State *L, const struct field *f, const struct nlmsghd
 		lua_pushnumber(L, now);
 		return 1;
 	case F_SELF:
-		if (!nlh || nlh->nlmsg_pid == 0 || kind == EV_ENTRY || nlh->nlmsg_pid != cmd_portid())
+		if (!nlh || nlh->nlmsg_pid == 0 || kind == EV_ENTRY || nlh->nlmsg_pid != cmd_portid_ns(event_ns))
 			return 0;
 		lua_pushboolean(L, 1);
 		return 1;
@@ -408,6 +408,11 @@ static int push_common(lua_State *L, const struct field *f, const struct nlmsghd
 		if (!nlh || nlh->nlmsg_pid == 0 || kind == EV_ENTRY)
 			return 0;
 		lua_pushinteger(L, nlh->nlmsg_pid);
+		return 1;
+	case F_NETNS:
+		if (!netns_mode || !netns_name(event_ns))
+			return 0;
+		lua_pushstring(L, netns_name(event_ns));
 		return 1;
 	case F_PROGNAME:
 		if (!nlh || nlh->nlmsg_pid == 0 || kind == EV_ENTRY)
@@ -604,6 +609,9 @@ int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind 
 {
 	if (nlcheck_msg(nlh, exp) < 0)
 		return 0;
+	/* Only LUA_MINSTACK slots are sure to be there; reserve what a full event
+	 * with its nested tables may use rather than count on slack. */
+	luaL_checkstack(L, 48, "event conversion");
 	if (exp) {
 		if (msg_exp)
 			nfexp_destroy(msg_exp);

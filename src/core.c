@@ -6,11 +6,14 @@
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <lauxlib.h>
 #include "ctlua.h"
 
 struct ctlua G = { .hooks_ref = LUA_NOREF, .dispatch_ref = LUA_NOREF };
+const double htime_le[HTIME_BUCKETS] = { 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2,
+					  0.1, 0.5, 1, 5 };
 
 double core_now(void)
 {
@@ -68,6 +71,21 @@ static int core_stats(lua_State *L)
 		lua_setfield(L, -2, ev_kind_name[i]);
 	}
 	lua_setfield(L, -2, "events");
+	if (netns_mode) {
+		/* netns = { name = { new = n, ... } } for each namespace watched */
+		lua_newtable(L);
+		for (int ns = 0; ns < NETNS_MAX; ns++) {
+			if (!event_watched(ns) || !netns_name(ns))
+				continue;
+			lua_createtable(L, 0, EV_KINDS);
+			for (int i = 0; i < EV_KINDS; i++) {
+				lua_pushinteger(L, (lua_Integer)event_count(ns, i));
+				lua_setfield(L, -2, ev_kind_name[i]);
+			}
+			lua_setfield(L, -2, netns_name(ns));
+		}
+		lua_setfield(L, -2, "netns");
+	}
 #define STAT(n) lua_pushinteger(L, (lua_Integer)G.stats.n), lua_setfield(L, -2, #n)
 	STAT(overruns);
 	STAT(parse_errors);
@@ -77,11 +95,31 @@ static int core_stats(lua_State *L)
 	STAT(commands);
 	STAT(command_errors);
 	STAT(reloads);
+	STAT(metrics_refused);
 #undef STAT
 	lua_pushinteger(L, rcvbuf_size());
 	lua_setfield(L, -2, "rcvbuf");
 	lua_pushinteger(L, G.memp ? (lua_Integer)*G.memp : 0);
 	lua_setfield(L, -2, "memory");
+	if (G.timing) {
+		/* handler_time = { le = {...}, counts = {...} (per bucket, last +Inf), sum } */
+		lua_createtable(L, 0, 3);
+		lua_createtable(L, HTIME_BUCKETS, 0);
+		for (int i = 0; i < HTIME_BUCKETS; i++) {
+			lua_pushnumber(L, htime_le[i]);
+			lua_rawseti(L, -2, i + 1);
+		}
+		lua_setfield(L, -2, "le");
+		lua_createtable(L, HTIME_BUCKETS + 1, 0);
+		for (int i = 0; i <= HTIME_BUCKETS; i++) {
+			lua_pushinteger(L, (lua_Integer)G.stats.htime[i]);
+			lua_rawseti(L, -2, i + 1);
+		}
+		lua_setfield(L, -2, "counts");
+		lua_pushnumber(L, G.stats.htime_sum);
+		lua_setfield(L, -2, "sum");
+		lua_setfield(L, -2, "handler_time");
+	}
 	return 1;
 }
 
@@ -171,7 +209,15 @@ static int core_syslog(lua_State *L)
 	return 0;
 }
 
+/* core.pid() -> the process id */
+static int core_pid(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)getpid());
+	return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+	{ "pid", core_pid },
 	{ "now", core_lnow },
 	{ "stop", core_lstop },
 	{ "stats", core_stats },
@@ -195,6 +241,8 @@ int core_open(lua_State *L)
 	table_register(L);
 	expect_register(L);
 	spawn_register(L);
+	sink_register(L);
+	netns_register(L);
 	lua_pushliteral(L, CTLUA_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

@@ -13,6 +13,10 @@ enum ev_kind { EV_NEW, EV_UPDATE, EV_DESTROY, EV_EXP_NEW, EV_EXP_DESTROY, EV_KIN
 	       EV_ENTRY = EV_KINDS /* a table entry from a dump or get: no event, no time */ };
 extern const char *const ev_kind_name[EV_KINDS];
 
+/* Upper bounds (seconds) of the delivery time histogram. */
+#define HTIME_BUCKETS 12
+extern const double htime_le[HTIME_BUCKETS];
+
 /* Counters kept by the C core; the Lua runtime adds its own (handler errors). */
 struct ctlua_stats {
 	uint64_t events[EV_KINDS];
@@ -24,6 +28,10 @@ struct ctlua_stats {
 	uint64_t commands;         /* requests sent on the command socket */
 	uint64_t command_errors;   /* refused, other than ENOENT/EEXIST */
 	uint64_t reloads;          /* SIGHUP reloads that swapped in a new state */
+	uint64_t metrics_refused;  /* /metrics connections over the limit */
+	/* Time of one event delivery (all its handlers), when timing is on. */
+	uint64_t htime[HTIME_BUCKETS + 1];   /* per bucket, the last one is +Inf */
+	double htime_sum;
 };
 
 enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_SYSTEM = 3 };
@@ -40,6 +48,7 @@ struct ctlua {
 	long long rcvbuf_max;      /* the event socket's buffer grows up to this on overruns */
 	uint64_t budget_ms;        /* time budget of one call into Lua at run time (0 = none) */
 	uint64_t deadline_ms;      /* when the running call exceeds it (0 = not armed) */
+	int timing;                /* measure each event delivery (for /metrics) */
 	struct ctlua_stats stats;
 };
 extern struct ctlua G;
@@ -74,9 +83,13 @@ const char *state_error(int *kind);
 void reload_init(const struct config *c);
 void reload_run(void);
 
+/* metrics.c: the /metrics listener. */
+int metrics_listen(const char *spec);
+void metrics_close(void);
+
 /* privs.c: capabilities and user after startup. */
 int privs_user(const char *name);
-int privs_drop(int listen_only);
+int privs_drop(int listen_only, int netns);
 
 /* secure.c: refuse files others could have written, when running as root. */
 int script_load(lua_State *L, const struct config *c, const char *path);
@@ -91,7 +104,10 @@ void call_report(lua_State *L, const char *what);
 int call_hook(const char *name, int nargs, int nresults);
 
 /* event.c: the event socket. */
-int event_open(int bufsize, int reliable);
+void event_open(int bufsize, int reliable);
+uint64_t event_count(int ns, int kind);
+int event_watched(int ns);
+void netns_register(lua_State *L);
 int event_from_file(const char *path);
 void event_feed(const char *buf, size_t len);
 void event_close(void);
@@ -111,6 +127,22 @@ int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind 
 void convert_free(void);
 void convert_push_fields(lua_State *L);
 void convert_print_fields(void);
+
+/* netns.c: namespaces watched and acted in; slot 0 is our own. */
+#define NETNS_MAX 64
+extern int netns_mode;
+extern int event_ns;             /* event.c: namespace slot of the message being converted */
+void netns_init(void);
+const char *netns_name(int i);
+int netns_find(const char *name);
+int netns_add(const char *spec);
+void netns_remove(int i);
+struct mnl_socket *netns_socket(int i, int flags);
+void netns_scan(void (*fn)(const char *name));
+int netns_exists(int i);
+int netns_follow(void);
+int event_watch(int ns);
+void event_unwatch(int ns);
 
 /* mnl_nlmsg_ok casts nlmsg_len to int: a length of 2^31 or more passes and the
  * walk then leaves the buffer. Canned input (--netlink-file) can say anything. */
@@ -141,6 +173,7 @@ void timer_register(lua_State *L);
 void table_register(lua_State *L);
 void expect_register(lua_State *L);
 void spawn_register(lua_State *L);
+void sink_register(lua_State *L);
 void spawn_close_all(void);
 void spawn_detach(lua_State *L);
 

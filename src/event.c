@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
@@ -25,10 +26,20 @@
 #define EVENT_ROUNDS 4           /* recvmmsg calls per wake-up: 256 datagrams at most */
 #define DGRAM_SIZE 8192          /* one event datagram is far smaller */
 
-static struct mnl_socket *nl;
-static uv_poll_t poll_h;
-static int poll_active;
-static uint32_t groups;          /* bit g set = joined netlink group g */
+/* One event socket per watched namespace (slot = netns slot, netns.c). */
+struct evsock {
+	struct mnl_socket *nl;
+	uv_poll_t poll;
+	int used, poll_active, closing;
+	uint32_t groups;             /* bit g set = joined netlink group g */
+	int bufsize;                 /* as asked at open */
+	uint64_t events[EV_KINDS];
+};
+static struct evsock socks[NETNS_MAX];
+static uint32_t groups;          /* what every socket should have joined */
+static struct nfct_filter *kfilter;   /* attached to every socket, NULL = none */
+static int reliable_mode, open_bufsize;
+int event_ns;                    /* the namespace of the event being delivered */
 
 /* From-file mode (canned messages for unprivileged tests). */
 static char *file_buf;
@@ -75,6 +86,7 @@ static int deliver_batch(lua_State *L)
 			if (kind < 0)
 				continue;
 			G.stats.events[kind]++;
+			socks[event_ns].events[kind]++;
 			lua_pushvalue(L, 1);
 			call_arm();          /* each event gets the whole budget */
 			if (!convert_msg(L, nlh, kind >= EV_EXP_NEW, (enum ev_kind)kind, batch_now)) {
@@ -82,7 +94,20 @@ static int deliver_batch(lua_State *L)
 				lua_pop(L, 1);
 				continue;
 			}
-			lua_call(L, 1, 0);
+			if (G.timing) {
+				struct timespec a, b;
+				clock_gettime(CLOCK_MONOTONIC, &a);
+				lua_call(L, 1, 0);
+				clock_gettime(CLOCK_MONOTONIC, &b);
+				double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+				int k = 0;
+				while (k < HTIME_BUCKETS && s > htime_le[k])
+					k++;
+				G.stats.htime[k]++;
+				G.stats.htime_sum += s;
+			} else {
+				lua_call(L, 1, 0);
+			}
 		}
 	}
 	return 0;
@@ -98,25 +123,34 @@ static void deliver_pending(void)
 	}
 }
 
-/* Doubles the receive buffer after an overrun, up to G.rcvbuf_max (what the
+/* Doubles a socket's receive buffer after an overrun, up to G.rcvbuf_max (what the
  * kernel reports is twice what was asked, so asking for the reported size doubles). */
-static void grow_buffer(void)
+static int sock_rcvbuf(struct evsock *es)
 {
-	int cur = rcvbuf_size();
-	if (!nl || cur <= 0 || (long long)cur >= G.rcvbuf_max)
+	int v = 0;
+	socklen_t l = sizeof(v);
+	if (es->nl)
+		getsockopt(mnl_socket_get_fd(es->nl), SOL_SOCKET, SO_RCVBUF, &v, &l);
+	return v;
+}
+
+static void grow_buffer(struct evsock *es)
+{
+	int cur = sock_rcvbuf(es);
+	if (!es->nl || cur <= 0 || (long long)cur >= G.rcvbuf_max)
 		return;
 	int want = (long long)cur * 2 > G.rcvbuf_max ? (int)(G.rcvbuf_max / 2) : cur;
-	int fd = mnl_socket_get_fd(nl);
+	int fd = mnl_socket_get_fd(es->nl);
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
 	if (G.verbose)
-		fprintf(stderr, "ctlua: overrun: receive buffer %d -> %d bytes\n", cur, rcvbuf_size());
+		fprintf(stderr, "ctlua: overrun: receive buffer %d -> %d bytes\n", cur, sock_rcvbuf(es));
 }
 
-static void on_overrun(void)
+static void on_overrun(struct evsock *es)
 {
 	G.stats.overruns++;
-	grow_buffer();
+	grow_buffer(es);
 	lua_pushinteger(G.L, (lua_Integer)G.stats.overruns);
 	if (call_hook("overrun", 1, 0) != LUA_OK)
 		call_report(G.L, "overrun dispatch failed");
@@ -129,15 +163,17 @@ static struct iovec iov[EVENT_BATCH];
 static void on_readable(uv_poll_t *h, int status, int events)
 {
 	(void)events;
-	if (!nl)
+	struct evsock *es = h->data;
+	if (!es->nl || es->closing)
 		return;
 	if (status < 0) {
 		/* libuv stops a watcher that reports POLLERR; on netlink that is the
 		 * pending ENOBUFS of an overrun, which the read below collects. Watch on. */
 		uv_poll_start(h, UV_READABLE, on_readable);
 	}
-	int fd = mnl_socket_get_fd(nl);
-	for (int round = 0; round < EVENT_ROUNDS && !G.stopping && nl; round++) {
+	int fd = mnl_socket_get_fd(es->nl);
+	event_ns = (int)(es - socks);
+	for (int round = 0; round < EVENT_ROUNDS && !G.stopping && es->nl && !es->closing; round++) {
 		for (int i = 0; i < EVENT_BATCH; i++) {
 			iov[i].iov_base = rxbufs[i];
 			iov[i].iov_len = DGRAM_SIZE;
@@ -150,7 +186,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			if (errno == ENOBUFS) {
-				on_overrun();
+				on_overrun(es);
 				continue;
 			}
 			if (errno == EINTR)
@@ -168,73 +204,143 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		if (r < EVENT_BATCH)     /* drained: wait for the next wake-up */
 			break;
 	}
+	event_ns = 0;
 }
 
-/* Opens the event socket; joins no group yet (see join_groups). 0 or -errno.
- * reliable: conntrackd's NetlinkEventsReliable. With BROADCAST_ERROR the kernel
- * learns that a delivery to this socket failed and keeps a DESTROY event (and the
- * dying entry) to send again later; other lost events ride on the entry's next one.
- * NO_ENOBUFS then stops the kernel from reporting overruns that it repairs itself. */
-int event_open(int bufsize, int reliable)
+/* Joins exactly the groups in mask on one socket; starts or stops its poll. */
+static int sock_join(struct evsock *es, uint32_t mask)
 {
-	if (!(nl = nl_socket(SOCK_NONBLOCK)))
-		return -errno;
-	int fd = mnl_socket_get_fd(nl);
-	if (reliable) {
-		int one = 1;
-		if (setsockopt(fd, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &one, sizeof(one)) < 0 ||
-		    setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one)) < 0) {
-			int e = errno;
-			mnl_socket_close(nl), nl = NULL;
-			return -e;
-		}
+	int fd = mnl_socket_get_fd(es->nl);
+	for (unsigned g = NFNLGRP_CONNTRACK_NEW; g <= NFNLGRP_CONNTRACK_EXP_DESTROY; g++) {
+		uint32_t bit = 1u << g;
+		if ((mask & bit) == (es->groups & bit))
+			continue;
+		int opt = mask & bit ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP;
+		if (setsockopt(fd, SOL_NETLINK, opt, &g, sizeof(g)) < 0)
+			return -errno;
+		es->groups ^= bit;
 	}
-	/* FORCE lifts rmem_max for root; others get what rmem_max allows. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
-	uv_poll_init(G.loop, &poll_h, fd);
+	if (es->groups && !es->poll_active) {
+		uv_poll_start(&es->poll, UV_READABLE, on_readable);
+		es->poll_active = 1;
+	} else if (!es->groups && es->poll_active) {
+		uv_poll_stop(&es->poll);
+		es->poll_active = 0;
+	}
 	return 0;
 }
 
-/* Whether the event socket has joined any group. */
+static void sock_closed(uv_handle_t *h)
+{
+	struct evsock *es = h->data;
+	es->closing = 0;
+}
+
+/* Closes the event socket of namespace slot ns (its events stop). */
+void event_unwatch(int ns)
+{
+	struct evsock *es = &socks[ns];
+	if (!es->used)
+		return;
+	es->used = 0, es->closing = 1;
+	uv_close((uv_handle_t *)&es->poll, sock_closed);
+	mnl_socket_close(es->nl);
+	es->nl = NULL;
+}
+
+/* Opens the event socket of namespace slot ns, joined to the groups and under the
+ * kernel filter the others have. 0 or -errno.
+ * Reliable mode is conntrackd's NetlinkEventsReliable. With BROADCAST_ERROR the
+ * kernel learns that a delivery to this socket failed and keeps a DESTROY event
+ * (and the dying entry) to send again later; other lost events ride on the entry's
+ * next one. NO_ENOBUFS then stops the kernel from reporting overruns that it
+ * repairs itself. */
+int event_watch(int ns)
+{
+	struct evsock *es = &socks[ns];
+	if (es->used)
+		return 0;
+	if (es->closing)
+		return -EBUSY;
+	if (!(es->nl = netns_socket(ns, SOCK_NONBLOCK)))
+		return -errno;
+	int fd = mnl_socket_get_fd(es->nl);
+	int e = 0;
+	if (reliable_mode) {
+		int one = 1;
+		if (setsockopt(fd, SOL_NETLINK, NETLINK_BROADCAST_ERROR, &one, sizeof(one)) < 0 ||
+		    setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one)) < 0)
+			e = errno;
+	}
+	/* FORCE lifts rmem_max for root; others get what rmem_max allows. */
+	int bufsize = open_bufsize;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof(bufsize));
+	if (!e && kfilter && nfct_filter_attach(fd, kfilter) < 0)
+		e = errno;
+	if (e) {
+		mnl_socket_close(es->nl), es->nl = NULL;
+		return -e;
+	}
+	uv_poll_init(G.loop, &es->poll, fd);
+	es->poll.data = es;
+	es->used = 1, es->groups = 0, es->poll_active = 0;
+	memset(es->events, 0, sizeof(es->events));
+	int rc = sock_join(es, groups);
+	if (rc < 0) {
+		event_unwatch(ns);
+		return rc;
+	}
+	return 0;
+}
+
+/* Sets how event sockets are opened (event_watch opens them). */
+void event_open(int bufsize, int reliable)
+{
+	reliable_mode = reliable, open_bufsize = bufsize;
+}
+
+/* Whether the event sockets have joined some group. */
 int event_joined(void)
 {
 	return groups != 0;
 }
 
-/* Effective receive buffer size in bytes (what the kernel granted). */
+/* Effective receive buffer size in bytes of the first open socket. */
 int rcvbuf_size(void)
 {
-	int v = 0;
-	socklen_t l = sizeof(v);
-	if (nl)
-		getsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &v, &l);
-	return v;
+	for (int i = 0; i < NETNS_MAX; i++)
+		if (socks[i].used)
+			return sock_rcvbuf(&socks[i]);
+	return 0;
 }
 
-/* Joins exactly the groups in mask (bit g = netlink group g). 0 or -errno. */
+/* Whether namespace slot ns has an event socket. */
+int event_watched(int ns)
+{
+	return socks[ns].used;
+}
+
+/* Events received per namespace slot and kind. */
+uint64_t event_count(int ns, int kind)
+{
+	return socks[ns].events[kind];
+}
+
+/* Joins exactly the groups in mask (bit g = netlink group g) on every socket.
+ * 0 or -errno (the first failure; the others are still tried). */
 static int join_groups(uint32_t mask)
 {
-	if (!nl)
-		return 0;
-	int fd = mnl_socket_get_fd(nl);
-	for (unsigned g = NFNLGRP_CONNTRACK_NEW; g <= NFNLGRP_CONNTRACK_EXP_DESTROY; g++) {
-		uint32_t bit = 1u << g;
-		if ((mask & bit) == (groups & bit))
+	int rc = 0;
+	groups = mask;
+	for (int i = 0; i < NETNS_MAX; i++) {
+		if (!socks[i].used)
 			continue;
-		int opt = mask & bit ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP;
-		if (setsockopt(fd, SOL_NETLINK, opt, &g, sizeof(g)) < 0)
-			return -errno;
-		groups ^= bit;
+		int r = sock_join(&socks[i], mask);
+		if (r < 0 && rc == 0)
+			rc = r;
 	}
-	if (groups && !poll_active) {
-		uv_poll_start(&poll_h, UV_READABLE, on_readable);
-		poll_active = 1;
-	} else if (!groups && poll_active) {
-		uv_poll_stop(&poll_h);
-		poll_active = 0;
-	}
-	return 0;
+	return rc;
 }
 
 /* Delivers the netlink messages in buf as one datagram (canned files, fuzzing). */
@@ -277,12 +383,10 @@ int event_from_file(const char *path)
 
 void event_close(void)
 {
-	if (nl) {
-		if (!uv_is_closing((uv_handle_t *)&poll_h))
-			uv_close((uv_handle_t *)&poll_h, NULL);
-		mnl_socket_close(nl);
-		nl = NULL;
-	}
+	for (int i = 0; i < NETNS_MAX; i++)
+		event_unwatch(i);
+	if (kfilter)
+		nfct_filter_destroy(kfilter), kfilter = NULL;
 	convert_free();
 	free(file_buf);
 	file_buf = NULL;
@@ -342,23 +446,19 @@ static void filter_addrs(lua_State *L, struct nfct_filter *f, const char *key, i
 	lua_pop(L, 1);
 }
 
-static int kfilter_on;
-
 /* core.kernel_filter(spec | nil) -> true | nil, message, code
  * Attaches (replaces) or, with nil, detaches the kernel event filter:
  * spec = { protos = {6, ...}, states = {3, ...} (TCP), src = {addr...}, dst = {addr...},
  *          marks = {7, ...} }, each attribute optional (absent = not filtered). */
 static int event_kernel_filter(lua_State *L)
 {
-	if (!nl) {
-		lua_pushboolean(L, 1);
-		return 1;
-	}
-	int fd = mnl_socket_get_fd(nl);
 	if (lua_isnoneornil(L, 1)) {
-		if (kfilter_on)
-			nfct_filter_detach(fd);
-		kfilter_on = 0;
+		if (kfilter) {
+			for (int i = 0; i < NETNS_MAX; i++)
+				if (socks[i].used)
+					nfct_filter_detach(mnl_socket_get_fd(socks[i].nl));
+			nfct_filter_destroy(kfilter), kfilter = NULL;
+		}
 		lua_pushboolean(L, 1);
 		return 1;
 	}
@@ -394,12 +494,16 @@ static int event_kernel_filter(lua_State *L)
 		}
 	}
 	lua_pop(L, 1);
-	int rc = nfct_filter_attach(fd, f);
-	int e = errno;
-	nfct_filter_destroy(f);
-	if (rc < 0)
-		return push_fail(L, e);
-	kfilter_on = 1;
+	for (int i = 0; i < NETNS_MAX; i++) {
+		if (socks[i].used && nfct_filter_attach(mnl_socket_get_fd(socks[i].nl), f) < 0) {
+			int e = errno;
+			nfct_filter_destroy(f);
+			return push_fail(L, e);
+		}
+	}
+	if (kfilter)
+		nfct_filter_destroy(kfilter);
+	kfilter = f;                 /* kept for sockets opened later (ct.watch) */
 	lua_pushboolean(L, 1);
 	return 1;
 }

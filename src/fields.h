@@ -31,7 +31,8 @@
 	X(time,     F_TIME,    0, "number: wall-clock seconds when ctlua received the event") \
 	X(portid,   F_PORTID,  0, "integer: netlink port id of the process whose command caused the event") \
 	X(progname, F_PROGNAME, 0, "string: name of that process, when it could be resolved") \
-	X(self,     F_SELF,    0, "boolean: `true` when ctlua's own command caused the event")
+	X(self,     F_SELF,    0, "boolean: `true` when ctlua's own command caused the event") \
+	X(netns,    F_NETNS,   0, "string: the network namespace it happened in, with `--netns` or `ct.watch` (its name under /run/netns, `\"self\"` for ctlua's own)")
 
 /* Tuple fields: X(name, kind, orig attribute, reply attribute, description) */
 #define TUPLE_FIELDS(X) \
@@ -64,6 +65,7 @@
 	X(time,     F_TIME,     0, "number: wall-clock seconds when ctlua received the event") \
 	X(portid,   F_PORTID,   0, "integer: netlink port id of the process whose command caused the event") \
 	X(progname, F_PROGNAME, 0, "string: name of that process, when it could be resolved") \
-	X(self,     F_SELF,     0, "boolean: `true` when ctlua's own command caused the event")
+	X(self,     F_SELF,     0, "boolean: `true` when ctlua's own command caused the event") \
+	X(netns,    F_NETNS,    0, "string: the network namespace it happened in, with `--netns` or `ct.watch`")
 
 #endif

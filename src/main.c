@@ -57,6 +57,12 @@ static void usage(FILE *f)
 "      --listen-only       after subscribing, drop every capability (default:\n"
 "                          keep CAP_NET_ADMIN, for table operations)\n"
 "      --user NAME         after opening the sockets, run as user NAME\n"
+"      --metrics [HOST:]PORT serve Prometheus metrics at /metrics (HOST defaults\n"
+"                          to 127.0.0.1)\n"
+"      --netns NAME|PATH|all watch that network namespace (a name under\n"
+"                          /run/netns, a path, self for ctlua's own; repeatable);\n"
+"                          all: every one under /run/netns as they come and go,\n"
+"                          and ctlua's own. Events then carry ev.netns\n"
 "      --fields            print the event field reference (Markdown) and exit\n"
 "      --replay FILE       feed recorded events (conntrack -E text, with or without\n"
 "                          -o timestamp, or ctlua JSON lines; - is stdin) to the\n"
@@ -164,17 +170,21 @@ int main(int argc, char **argv)
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "listen-only", no_argument, NULL, 'L' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "netns", required_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *chunks[argc];         /* -e chunks, at most one per argument */
+	const char *netns[argc];          /* --netns, at most one per argument */
+	int nnetns = 0;
 	int nchunks = 0, check = 0, strict = 0;
 	long long bufsize = DEFAULT_BUFSIZE, mem;
 	G.budget_ms = DEFAULT_BUDGET_MS;
 	G.rcvbuf_max = DEFAULT_BUFMAX;
-	const char *nlfile = NULL, *replay = NULL;
+	const char *nlfile = NULL, *replay = NULL, *metrics = NULL;
 	int c;
 	opterr = 0;
 	while ((c = getopt_long(nopt, argv, "e:b:vhV", longopts, NULL)) != -1) {
@@ -198,6 +208,8 @@ int main(int argc, char **argv)
 				die_usage("no such user '%s'", optarg);
 			break;
 		case 'L': listen_only = 1; break;
+		case 'm': metrics = optarg; break;
+		case 'n': netns[nnetns++] = optarg; break;
 		case 'X':
 			if ((G.rcvbuf_max = parse_size(optarg)) < 0)
 				die_usage("bad buffer size '%s'", optarg);
@@ -224,6 +236,9 @@ int main(int argc, char **argv)
 	}
 	if (listen_only && resync)
 		die_usage("%s", "--resync dumps the table, which --listen-only forbids");
+	for (int i = 0; i < nnetns; i++)
+		if (listen_only && strcmp(netns[i], "all") == 0)
+			die_usage("%s", "--netns all joins namespaces as they come, which --listen-only forbids");
 	char **scripts = argv + optind;
 	int nscripts = nopt - optind;
 
@@ -266,7 +281,28 @@ int main(int argc, char **argv)
 			return EXIT_SYSTEM;
 		}
 	} else {
-		int rc = event_open((int)bufsize, reliable);
+		event_open((int)bufsize, reliable);
+		netns_init();
+		int rc = 0, all = 0;
+		for (int i = 0; i < nnetns && rc == 0; i++) {
+			if (strcmp(netns[i], "all") == 0) {
+				all = 1;
+				continue;
+			}
+			int ns = netns_add(netns[i]);
+			if (ns < 0) {
+				fprintf(stderr, "ctlua: --netns %s: %s\n", netns[i],
+					ns == -EINVAL ? "not a network namespace" : strerror(-ns));
+				return EXIT_SYSTEM;
+			}
+			if ((rc = event_watch(ns)) == 0 && (rc = cmd_open_ns(ns)) < 0)
+				fprintf(stderr, "ctlua: --netns %s: ", netns[i]);
+		}
+		if (rc == 0 && nnetns == 0)
+			rc = event_watch(0);
+		if (rc == 0 && all)
+			rc = netns_follow();
+		netns_mode = nnetns > 0;
 		if (rc < 0) {
 			fprintf(stderr, "ctlua: cannot open the conntrack netlink socket: %s\n", strerror(-rc));
 			return EXIT_SYSTEM;
@@ -287,6 +323,17 @@ int main(int argc, char **argv)
 	uv_unref((uv_handle_t *)&sigterm);
 	uv_unref((uv_handle_t *)&sighup);
 
+	if (metrics && !replay && !nlfile) {
+		int rc = metrics_listen(metrics);
+		if (rc == -EINVAL)
+			die_usage("bad --metrics address '%s' (PORT, HOST:PORT or [IPV6]:PORT)", metrics);
+		if (rc < 0) {
+			fprintf(stderr, "ctlua: cannot listen on %s: %s\n", metrics, uv_strerror(rc));
+			return EXIT_SYSTEM;
+		}
+		G.timing = 1;
+	}
+
 	static struct config cfg;
 	cfg = (struct config){
 		.mode = replay ? "replay" : nlfile ? "netlink-file" : "live",
@@ -305,7 +352,7 @@ int main(int argc, char **argv)
 		reload_init(&cfg);
 
 	int status = 0;
-	int prc = replay || nlfile ? privs_drop(1) : 0;
+	int prc = replay || nlfile ? privs_drop(1, 0) : 0;
 	if (prc < 0) {
 		fprintf(stderr, "ctlua: cannot drop privileges: %s\n", strerror(-prc));
 		return EXIT_SYSTEM;
@@ -348,7 +395,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ctlua: event socket receive buffer is %d bytes, not the %lld asked: "
 				"SO_RCVBUFFORCE needs CAP_NET_ADMIN in the initial user namespace, else raise net.core.rmem_max\n",
 				rcvbuf_size() / 2, bufsize);
-		int rc = nlfile ? 0 : privs_drop(listen_only);
+		int rc = nlfile ? 0 : privs_drop(listen_only, nnetns > 0);
 		if (rc < 0) {
 			fprintf(stderr, "ctlua: cannot drop privileges: %s\n", strerror(-rc));
 			return EXIT_SYSTEM;
@@ -361,6 +408,7 @@ int main(int argc, char **argv)
 		call_report(L, "stop handlers");
 	event_close();
 	cmd_close();
+	metrics_close();
 	spawn_close_all();
 	uv_run(G.loop, UV_RUN_NOWAIT);   /* their close callbacks still need the Lua state */
 	L = G.L;                         /* a reload may have replaced it */

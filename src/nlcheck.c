@@ -23,11 +23,15 @@ struct rule {
 struct schema {
 	int max;
 	const struct rule *rules;      /* indexed by attribute type, 0..max */
+	int strict;                    /* a type past max is refused, not skipped */
 };
 
 #define SCHEMA(name, max, ...) \
 	static const struct rule name##_rules[(max) + 1] = { __VA_ARGS__ }; \
-	static const struct schema name = { (max), name##_rules }
+	static const struct schema name = { (max), name##_rules, 0 }
+#define STRICT_SCHEMA(name, max, ...) \
+	static const struct rule name##_rules[(max) + 1] = { __VA_ARGS__ }; \
+	static const struct schema name = { (max), name##_rules, 1 }
 
 SCHEMA(ip, CTA_IP_MAX,
        [CTA_IP_V4_SRC] = { U32, NULL }, [CTA_IP_V4_DST] = { U32, NULL },
@@ -95,7 +99,10 @@ SCHEMA(conntrack, CTA_MAX,
        [CTA_SECMARK] = { U32, NULL }, [CTA_USE] = { U32, NULL }, [CTA_ID] = { U32, NULL },
        [CTA_ZONE] = { U16, NULL });
 
-SCHEMA(expnat, CTA_EXPECT_NAT_MAX,
+/* libnetfilter_conntrack (1.0.9 to 1.1.x) checks the types in this nest against
+ * CTA_MAX but stores them in an array of CTA_EXPECT_NAT_MAX + 1: any type in
+ * between is written past the array, on its stack (a fuzzing find). */
+STRICT_SCHEMA(expnat, CTA_EXPECT_NAT_MAX,
        [CTA_EXPECT_NAT_DIR] = { U32, NULL }, [CTA_EXPECT_NAT_TUPLE] = { NEST, &tuple });
 
 SCHEMA(expect, CTA_EXPECT_MAX,
@@ -114,8 +121,11 @@ static int check(const void *payload, size_t len, const struct schema *s, int de
 	mnl_attr_for_each_payload(payload, len) {
 		const struct nlattr *a = attr;
 		uint16_t type = mnl_attr_get_type(a);
-		if (type > s->max)
+		if (type > s->max) {
+			if (s->strict)
+				return -1;
 			continue;
+		}
 		const struct rule *r = &s->rules[type];
 		int bad = 0;
 		switch (r->kind) {

@@ -9,6 +9,9 @@
  *   --listen-only  nothing: events keep arriving on the subscribed socket, but
  *                  table operations fail with EPERM, the buffer grows only up
  *                  to rmem_max, and a reload cannot join groups it had not.
+ *   --netns        CAP_SYS_ADMIN too (not inherited by ct.spawn): sockets in
+ *                  other namespaces are made by setns() there, for every dump,
+ *                  ct.watch and the namespaces --netns all follows.
  *   --user NAME    either of the above, as NAME (its uid, gid, and groups).
  * Commands run by ct.spawn get what ctlua kept, whatever their user. */
 #include <errno.h>
@@ -36,7 +39,7 @@ int privs_user(const char *name)
 
 /* Drops to the mode's capabilities (and user). 0 or -errno. A process that has
  * no capabilities to begin with (not root) has nothing to drop: 0. */
-int privs_drop(int listen_only)
+int privs_drop(int listen_only, int netns)
 {
 	if (!user && capng_have_capabilities(CAPNG_SELECT_CAPS) == CAPNG_NONE)
 		return 0;
@@ -44,6 +47,9 @@ int privs_drop(int listen_only)
 	if (!listen_only)
 		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_INHERITABLE |
 			     CAPNG_BOUNDING_SET | CAPNG_AMBIENT, CAP_NET_ADMIN);
+	/* Sockets in other namespaces (dumps, ct.watch, --netns all) need setns. */
+	if (!listen_only && netns)
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET, CAP_SYS_ADMIN);
 	int rc;
 	if (user)
 		rc = capng_change_id((int)uid, (int)gid, CAPNG_INIT_SUPP_GRP | CAPNG_CLEAR_BOUNDING);

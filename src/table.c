@@ -240,6 +240,7 @@ struct dump {
 	int left;
 	const struct nlmsghdr *cur;
 	uint32_t seq, portid;
+	int ns;                        /* namespace slot it runs in */
 };
 
 static void dump_close(struct dump *d)
@@ -264,7 +265,8 @@ static int table_dump(lua_State *L)
 	d->exp = exp;
 	luaL_setmetatable(L, DUMP_MT);
 	d->buf = malloc(DUMP_BUF_SIZE);
-	d->nl = d->buf ? nl_socket(0) : NULL;
+	d->ns = cmd_current();
+	d->nl = d->buf ? netns_socket(d->ns, 0) : NULL;
 	if (!d->nl) {
 		int e = d->buf ? errno : ENOMEM;
 		dump_close(d);
@@ -342,7 +344,11 @@ static int dump_next(lua_State *L)
 		}
 		if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
 			continue;
-		if (!convert_msg(L, nlh, d->exp, EV_ENTRY, core_now()))
+		int was = event_ns;
+		event_ns = d->ns;           /* entries carry the namespace they came from */
+		int got = convert_msg(L, nlh, d->exp, EV_ENTRY, core_now());
+		event_ns = was;
+		if (!got)
 			continue;
 		return 1;
 	}

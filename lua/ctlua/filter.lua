@@ -129,7 +129,7 @@ local TOP_CONV = {
   family = conv_family, proto = conv_proto, protonum = conv_int, state = conv_state,
   timeout = conv_int, mark = conv_int, zone = conv_int, id = conv_int, use = conv_int,
   secmark = conv_int, secctx = conv_string, helper = conv_string, class = conv_int,
-  fn = conv_string, portid = conv_int, progname = conv_string,
+  fn = conv_string, portid = conv_int, progname = conv_string, netns = conv_string,
 }
 
 -- status = "assured" | {"assured", "seen_reply"} (any of) | {assured = true, dying = false}

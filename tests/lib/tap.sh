@@ -29,8 +29,10 @@ is() {
 		fail "$3"; diag "got:      $1" "expected: $2"; fi
 }
 
-# like GOT REGEX DESC (extended regex)
+# like GOT REGEX DESC (extended regex, matched against each line of GOT). A REGEX
+# with a newline would be several patterns OR'ed by grep: refused.
 like() {
+	case $2 in *$'\n'*) fail "$3"; diag "like: the pattern has a newline"; return ;; esac
 	if printf '%s' "$1" | grep -Eq -- "$2"; then pass "$3"; else
 		fail "$3"; diag "got:      $1" "expected to match: $2"; fi
 }

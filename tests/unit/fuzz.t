@@ -17,4 +17,12 @@ for f in "$TOP"/fuzz/regress/replay/*; do
 	is "$rc $out" "0 handler errors	0" "replay input $(basename "$f"): survived, every parsed event formats"
 	[ "$rc" = 0 ] || diag "$(head -5 "$T_TMP/err")"
 done
+# An expectation whose NAT nest holds attribute types past CTA_EXPECT_NAT_MAX made
+# libnetfilter_conntrack write past an array on its stack; here three in a row: all
+# three must be refused as parse errors, and the walk must not lose its place.
+f=$TOP/fuzz/regress/convert/expect-nat-type-overflow
+cat "$f" "$f" "$f" > "$T_TMP/three.nl"
+out=$("$CTLUA" --netlink-file "$T_TMP/three.nl" -e 'ct.on("expect-new", function() end)
+	ct.on("stop", function() local s = ct.stats() print(s.events["expect-new"], s.parse_errors) end)' 2>&1)
+is "$out" "3	3" "three bad expectations: three parse errors, none skipped"
 done_testing

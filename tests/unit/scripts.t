@@ -65,12 +65,22 @@ out=$("$CTLUA" --replay "$T_TMP/plain.txt" "$S/flowlog.lua" 2>&1)
 is "$(echo "$out" | grep -c 'WARN flowlog: counters are off')" 1 "counters off: one warning, however many flows"
 
 # Every script answers bad arguments with its usage and exit 1.
-for s in portscan rate-alert expect-watch flowlog top cleanup-stale; do
+for s in portscan rate-alert expect-watch flowlog top cleanup-stale ipfix-export; do
 	err=$("$CTLUA" "$S/$s.lua" -- --no-such-option 2>&1); rc=$?
 	is "$rc" 1 "$s.lua: bad argument exits 1"
 	like "$err" "unknown (argument|option) '--no-such-option'" "$s.lua: names the bad argument"
 done
-for s in portscan rate-alert expect-watch flowlog top; do
+for s in portscan rate-alert expect-watch flowlog top ipfix-export; do
 	like "$("$CTLUA" "$S/$s.lua" -- --help 2>&1)" "^ctlua: usage: ctlua scripts/$s\.lua" "$s.lua --help prints its usage"
 done
+err=$("$CTLUA" "$S/ipfix-export.lua" 2>&1); rc=$?
+is "$rc" 1 "ipfix-export.lua without --collector exits 1"
+like "$err" "--collector is required" "and says so"
+# On a replayed recording (no kernel: the records go to a UDP port nobody reads),
+# every DESTROY becomes one record.
+out=$("$CTLUA" --replay "$D/ipv4.conntrack" "$S/ipfix-export.lua" -- --collector 127.0.0.1:9 2>&1)
+like "$out" "ipfix-export: [0-9]+ records sent in [0-9]+ messages, [0-9]+ dropped" "ipfix-export.lua runs on a replay"
+want=$(grep -c DESTROY "$D/ipv4.conntrack")
+got=$(echo "$out" | sed -n 's/.*ipfix-export: \([0-9]*\) records sent in [0-9]* messages, \([0-9]*\) dropped.*/\1 \2/p' | awk '{ print $1 + $2 }')
+is "$got" "$want" "one record per DESTROY ($want)"
 done_testing

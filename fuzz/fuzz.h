@@ -1,12 +1,16 @@
-/* fuzz/luacov.h — Lua line coverage as libFuzzer feedback.
+/* fuzz/fuzz.h — what the fuzz targets share: Lua line coverage as libFuzzer
+ * feedback, and `finding`, how Lua code reports a broken property.
+ *
  *
  * liblua is Debian's, not instrumented, so libFuzzer would see none of the Lua
  * code it drives (the runtime, the parser, the formatter). A line hook counts
  * each (previous line, line) pair in libFuzzer's extra-counters section, which it
  * reads as coverage: inputs reaching new Lua lines or paths are kept. */
-#ifndef FUZZ_LUACOV_H
-#define FUZZ_LUACOV_H
+#ifndef FUZZ_FUZZ_H
+#define FUZZ_FUZZ_H
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <lua.h>
 
 #define LUACOV_SIZE 65536
@@ -28,5 +32,13 @@ static void luacov_hook(lua_State *L, lua_Debug *ar)
 static inline void luacov_start(lua_State *L)
 {
 	lua_sethook(L, luacov_hook, LUA_MASKLINE, 0);
+}
+/* finding(message): a property broke on this input; report it and abort, which
+ * libFuzzer records as a crash with the input. */
+static int finding(lua_State *L)
+{
+	fprintf(stderr, "fuzz: %s\n", lua_tostring(L, 1));
+	abort();
+	return 0;
 }
 #endif

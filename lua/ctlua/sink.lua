@@ -1,0 +1,154 @@
+-- ctlua.sink — where event lines go: stdout, a file, a TCP or unix stream socket
+-- (src/sink.c: bounded queue, reconnects), or syslog (datagrams to /dev/log).
+--
+--   local s = ct.sink{to = "tcp", address = "127.0.0.1:5140", format = "json"}
+--   ct.on("destroy", function(ev) s:write(ev) end)
+--
+-- A line that cannot be written now is queued up to max_queue bytes, then
+-- dropped and counted; writing never blocks event delivery. Every sink's counts
+-- are in ct.stats().sinks and in /metrics (ctlua_sink_*).
+
+local M = {}
+
+local FACILITY = { kern = 0, user = 1, daemon = 3, auth = 4, syslog = 5, local0 = 16, local1 = 17,
+                   local2 = 18, local3 = 19, local4 = 20, local5 = 21, local6 = 22, local7 = 23 }
+local SEVERITY = { emerg = 0, alert = 1, crit = 2, err = 3, warning = 4, notice = 5, info = 6, debug = 7 }
+
+local Sink = {}
+Sink.__index = Sink
+
+local all = setmetatable({}, { __mode = "k" })    -- sink -> true, for stats and metrics
+
+-- The text of one record: an event formatted as asked, or a string as is.
+function Sink:line(v)
+  if type(v) == "table" then
+    if self.format == "json" then return self.json(v) end
+    return self.ct_format(v, self.text_opts)
+  end
+  if type(v) ~= "string" then
+    error("bad argument #1 to 'write' (event table or string expected, got " .. type(v) .. ")", 3)
+  end
+  return v
+end
+
+--- sink:write(ev | text) -> true | false (dropped)
+function Sink:write(v)
+  local text = self:line(v)
+  return self.put(self, text)
+end
+
+--- sink:stats() -> { lines, dropped, queued, connected, reconnects }
+function Sink:stats()
+  return self.stat(self)
+end
+
+--- sink:close()
+function Sink:close()
+  all[self] = nil
+  if self.closer then self.closer(self) end
+end
+
+-- A sink on a Lua file: io.stdout, io.stderr, or a path opened for appending.
+local function file_sink(s, path)
+  local f, err = path, nil
+  if type(path) == "string" then f, err = io.open(path, "a") end
+  if not f then return nil, err end
+  f:setvbuf("line")
+  local n, dropped = 0, 0
+  s.put = function(_, text)
+    local ok = f:write(text, "\n")
+    if ok then n = n + 1 else dropped = dropped + 1 end
+    return ok and true or false
+  end
+  s.stat = function() return { lines = n, dropped = dropped, queued = 0, connected = true, reconnects = 0 } end
+  s.closer = function() if f ~= io.stdout and f ~= io.stderr then f:close() end end
+  return s
+end
+
+--- ct.sink{to = "stdout"|"stderr"|"file"|"tcp"|"udp"|"unix"|"syslog", format = "text"|"json",
+--           timestamp, path, address, max_queue, ident, facility, severity, name, raw}
+-- -> sink | nil, message, code
+function M.new(core, ct, o)
+  if type(o) ~= "table" then error("bad argument #1 to 'sink' (table expected, got " .. type(o) .. ")", 3) end
+  local to = o.to or "stdout"
+  local format = o.format or "text"
+  if format ~= "text" and format ~= "json" then
+    error("bad argument #1 to 'sink' (format: \"text\" or \"json\")", 3)
+  end
+  local s = setmetatable({ to = to, format = format, json = ct.json, ct_format = ct.format,
+                           text_opts = o.timestamp and { timestamp = true } or nil }, Sink)
+  local maxq = o.max_queue or 1024 * 1024
+  if math.type(maxq) ~= "integer" or maxq < 1 then
+    error("bad argument #1 to 'sink' (max_queue: a positive number of bytes)", 3)
+  end
+  local name
+  if to == "stdout" or to == "stderr" then
+    file_sink(s, to == "stdout" and io.stdout or io.stderr)
+    name = to
+  elseif to == "file" then
+    if type(o.path) ~= "string" then error("bad argument #1 to 'sink' (path expected for a file)", 3) end
+    local ok, err = file_sink(s, o.path)
+    if not ok then return nil, err, "EIO" end
+    name = "file:" .. o.path
+  elseif to == "tcp" or to == "unix" or to == "udp" then
+    local addr = to == "unix" and o.path or o.address
+    if type(addr) ~= "string" then
+      error("bad argument #1 to 'sink' (" .. (to == "unix" and "path" or "address") .. " expected)", 3)
+    end
+    local h, msg, code = core.sink_open(to, addr, maxq)
+    if not h then return nil, msg, code end
+    -- Stream lines end in a newline (JSON lines, or conntrack text, one per line)
+    -- unless raw; a UDP datagram is one record as it is.
+    if o.raw or to == "udp" then
+      s.put = function(_, text) return h:write(text) end
+    else
+      s.put = function(_, text) return h:write(text .. "\n") end
+    end
+    s.stat = function() return h:stats() end
+    s.closer = function() h:close() end
+    s.handle = h
+    name = to .. ":" .. addr
+  elseif to == "syslog" then
+    local path = o.path or "/dev/log"
+    local fac = FACILITY[o.facility or "daemon"]
+    local sev = SEVERITY[o.severity or "info"]
+    if not fac then error("bad argument #1 to 'sink' (unknown facility '" .. tostring(o.facility) .. "')", 3) end
+    if not sev then error("bad argument #1 to 'sink' (unknown severity '" .. tostring(o.severity) .. "')", 3) end
+    local h = core.sink_open("dgram", path, maxq)
+    local pri = "<" .. (fac * 8 + sev) .. ">"
+    local tag = (o.ident or "ctlua") .. "[" .. core.pid() .. "]: "
+    -- What syslog(3) sends to /dev/log: <PRI>TIMESTAMP TAG: message (RFC 3164).
+    s.put = function(_, text)
+      return h:write(pri .. os.date("%b %e %H:%M:%S ") .. tag .. text)
+    end
+    s.stat = function() return h:stats() end
+    s.closer = function() h:close() end
+    name = "syslog:" .. path
+  else
+    error("bad argument #1 to 'sink' (to: \"stdout\", \"stderr\", \"file\", \"tcp\", \"udp\", \"unix\" or \"syslog\")", 3)
+  end
+  s.name = o.name or name
+  all[s] = true
+  return s
+end
+
+-- Every open sink: { name = stats }
+function M.stats()
+  local out = {}
+  for s in pairs(all) do out[s.name] = s:stats() end
+  return out
+end
+
+-- "tcp:HOST:PORT", "unix:PATH", "file:PATH", "syslog[:PATH]", "stdout", "stderr"
+-- -> options for M.new (used by scripts' --to arguments).
+function M.spec(text)
+  local kind, rest = text:match("^(%a+):(.+)$")
+  kind = kind or text
+  if kind == "tcp" and rest then return { to = "tcp", address = rest } end
+  if (kind == "unix" or kind == "file") and rest then return { to = kind, path = rest } end
+  if kind == "syslog" then return { to = "syslog", path = rest } end
+  if (kind == "stdout" or kind == "stderr") and not rest then return { to = kind } end
+  return nil, "bad sink '" .. text .. "' (tcp:HOST:PORT, unix:PATH, file:PATH, syslog[:PATH], stdout)"
+end
+
+return M

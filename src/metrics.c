@@ -1,0 +1,205 @@
+/* metrics.c — GET /metrics over HTTP on the libuv loop (--metrics [HOST:]PORT).
+ *
+ * Mechanism only: the body comes from the Lua runtime (hooks.metrics, which
+ * renders the Prometheus text format), asked afresh on every request. A client
+ * can cost at most one bounded request buffer and one queued response: requests
+ * over METRICS_REQ_MAX bytes are refused, idle or slow clients are cut after
+ * METRICS_TIMEOUT_MS, at most METRICS_CLIENTS at a time. Writes are queued by
+ * libuv, so a client that reads slowly never holds up event delivery. Binds
+ * loopback unless a host is given. */
+#define _GNU_SOURCE             /* memmem */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <lauxlib.h>
+#include "ctlua.h"
+
+#define METRICS_REQ_MAX 8192
+#define METRICS_TIMEOUT_MS 5000
+#define METRICS_CLIENTS 16
+
+struct client {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_write_t wr;
+	char req[METRICS_REQ_MAX];
+	size_t len;
+	char *resp;
+	int closing, handles;
+};
+
+static uv_tcp_t server;
+static int listening, clients;
+
+static void client_freed(uv_handle_t *h)
+{
+	struct client *c = h->data;
+	if (--c->handles == 0) {
+		free(c->resp);
+		free(c);
+		clients--;
+	}
+}
+
+static void client_close(struct client *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	uv_close((uv_handle_t *)&c->timer, client_freed);
+	uv_close((uv_handle_t *)&c->tcp, client_freed);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	(void)status;
+	client_close(w->data);
+}
+
+static void respond(struct client *c, const char *status, const char *type, const char *body, size_t blen)
+{
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	char head[256];
+	int hlen = snprintf(head, sizeof(head),
+			    "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+			    status, type, blen);
+	c->resp = malloc((size_t)hlen + blen);
+	if (!c->resp) {
+		client_close(c);
+		return;
+	}
+	memcpy(c->resp, head, (size_t)hlen);
+	memcpy(c->resp + hlen, body, blen);
+	uv_buf_t b = uv_buf_init(c->resp, (unsigned)((size_t)hlen + blen));
+	c->wr.data = c;
+	if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0)
+		client_close(c);
+}
+
+/* The body of GET /metrics from hooks.metrics(); a failing hook is a 500. */
+static void serve_metrics(struct client *c)
+{
+	lua_State *L = G.L;
+	if (call_hook("metrics", 0, 1) != LUA_OK || !lua_isstring(L, -1)) {
+		if (lua_isstring(L, -1))
+			call_report(L, "metrics");
+		else
+			lua_pop(L, 1);
+		static const char msg[] = "metrics failed\n";
+		respond(c, "500 Internal Server Error", "text/plain", msg, sizeof(msg) - 1);
+		return;
+	}
+	size_t n;
+	const char *body = lua_tolstring(L, -1, &n);
+	respond(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body, n);
+	lua_pop(L, 1);
+}
+
+static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf)
+{
+	(void)want;
+	struct client *c = h->data;
+	*buf = uv_buf_init(c->req + c->len, (unsigned)(sizeof(c->req) - c->len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	(void)buf;
+	struct client *c = s->data;
+	if (n < 0) {
+		client_close(c);
+		return;
+	}
+	c->len += (size_t)n;
+	/* Only the request line matters; wait for the end of the headers. */
+	if (!memmem(c->req, c->len, "\r\n\r\n", 4) && !memmem(c->req, c->len, "\n\n", 2)) {
+		if (c->len == sizeof(c->req)) {
+			static const char msg[] = "request too large\n";
+			respond(c, "431 Request Header Fields Too Large", "text/plain", msg, sizeof(msg) - 1);
+		}
+		return;
+	}
+	if (c->len >= 13 && memcmp(c->req, "GET /metrics", 12) == 0 &&
+	    (c->req[12] == ' ' || c->req[12] == '?')) {
+		serve_metrics(c);
+	} else if (c->len >= 5 && memcmp(c->req, "GET ", 4) == 0) {
+		static const char msg[] = "not found: ctlua serves /metrics\n";
+		respond(c, "404 Not Found", "text/plain", msg, sizeof(msg) - 1);
+	} else {
+		static const char msg[] = "only GET\n";
+		respond(c, "405 Method Not Allowed", "text/plain", msg, sizeof(msg) - 1);
+	}
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	client_close(t->data);
+}
+
+static void on_connection(uv_stream_t *srv, int status)
+{
+	if (status < 0)
+		return;
+	struct client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	clients++;
+	c->handles = 2;
+	uv_tcp_init(G.loop, &c->tcp);
+	uv_timer_init(G.loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0 || clients > METRICS_CLIENTS) {
+		G.stats.metrics_refused++;
+		client_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, on_timeout, METRICS_TIMEOUT_MS, 0);
+	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* Listens on spec: "PORT" (loopback), "HOST:PORT" or "[V6]:PORT". 0 or -errno;
+ * a bad spec is -EINVAL. */
+int metrics_listen(const char *spec)
+{
+	char host[64] = "127.0.0.1";
+	const char *port = spec, *colon = strrchr(spec, ':');
+	if (colon) {
+		const char *h = spec;
+		size_t hl = (size_t)(colon - spec);
+		if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
+			h++, hl -= 2;
+		if (hl == 0 || hl >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, h, hl);
+		host[hl] = 0;
+		port = colon + 1;
+	}
+	char *end;
+	long p = strtol(port, &end, 10);
+	if (*port == 0 || *end || p < 1 || p > 65535)
+		return -EINVAL;
+	struct sockaddr_storage sa;
+	if (uv_ip4_addr(host, (int)p, (struct sockaddr_in *)&sa) != 0 &&
+	    uv_ip6_addr(host, (int)p, (struct sockaddr_in6 *)&sa) != 0)
+		return -EINVAL;
+	uv_tcp_init(G.loop, &server);
+	int rc = uv_tcp_bind(&server, (struct sockaddr *)&sa, 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&server, 64, on_connection);
+	if (rc < 0) {
+		uv_close((uv_handle_t *)&server, NULL);
+		return rc;
+	}
+	uv_unref((uv_handle_t *)&server);    /* serving alone keeps nothing alive */
+	listening = 1;
+	return 0;
+}
+
+void metrics_close(void)
+{
+	if (listening && !uv_is_closing((uv_handle_t *)&server))
+		uv_close((uv_handle_t *)&server, NULL);
+	listening = 0;
+}
