@@ -92,15 +92,8 @@ soak: deps
 	$(MAKE) --no-print-directory ctlua
 	$(MAKE) --no-print-directory deps DEBS_TEST=valgrind
 	lua5.4 tests/data/repeat-nl.lua $(SOAK_EVENTS) tests/data/ipv4.nl tests/data/ipv6.nl > build/soak.nl
-	valgrind --error-exitcode=9 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
-		./ctlua --netlink-file build/soak.nl -e ' \
-		local n = 0 \
-		for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do \
-		  ct.on(name, function(ev) ct.format(ev) ct.json(ev) n = n + 1 end) \
-		end \
-		ct.on("stop", function() local s = ct.stats() \
-		  print(string.format("soak: %d events delivered, %d parse errors, %d handler errors, Lua memory %d KiB", \
-		    n, s.parse_errors, s.handler_errors, s.memory // 1024)) end)' 
+	valgrind --error-exitcode=9 --leak-check=full --show-leak-kinds=definite,indirect \
+		--errors-for-leak-kinds=definite,indirect ./ctlua --netlink-file build/soak.nl tests/data/soak.lua
 
 test-unit: all
 	prove -f tests/unit/*.t

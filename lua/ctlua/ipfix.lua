@@ -240,6 +240,9 @@ function M.new(core, ct, o)
       dead = {}
     end
   end
+  -- Nothing pending is lost at stop or when a reload replaces this state.
+  ct.on("reload", function() if not self.closed then self:flush() end end)
+  ct.on("stop", function() if not self.closed then self:flush() end end)
   local every = o.flush or 1
   if type(every) ~= "number" or every <= 0 then bad("flush: seconds > 0") end
   self.timer = ct.every(every, function()
