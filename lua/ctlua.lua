@@ -485,7 +485,8 @@ local RESYNC_GAP = 1      -- seconds between two resyncs after overruns, at leas
 local resync_timer
 
 local function resync_now()
-  local n, gone, code = tracker:run(dispatch, interesting, core.now())
+  local watched, tagged = core.netns()
+  local n, gone, code = tracker:run(dispatch, interesting, core.now(), tagged and watched or nil)
   if n then call_list(lists.resync, { new = n, destroy = gone, tracked = tracker.tracked }) end
   return n, gone, code
 end
@@ -521,7 +522,7 @@ function ct.resync(enable)
     return
   end
   if enable == false then
-    tracker.enabled, tracker.live, tracker.tracked = false, {}, 0
+    tracker.enabled, tracker.live, tracker.tracked = false, {}, 0   -- live: netns -> id -> ev
   else
     local was = tracker.enabled
     tracker.enabled = true

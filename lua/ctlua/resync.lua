@@ -19,11 +19,18 @@ function M.new(core)
                         last = -math.huge }, Tracker)
 end
 
+-- The live set of one namespace (ids are per namespace): false = no --netns.
+local function set_of(self, ns)
+  local live = self.live[ns]
+  if not live then live = {}; self.live[ns] = live end
+  return live
+end
+
 -- tracker:track(ev): one received conntrack event (hot path while enabled).
 function Tracker:track(ev)
   local id = ev.id
   if id == nil then return end
-  local live = self.live
+  local live = self.live[ev.netns or false] or set_of(self, ev.netns or false)
   if ev.event == "destroy" then
     if live[id] ~= nil then
       live[id] = nil
@@ -39,34 +46,41 @@ end
 -- deliver(ev) dispatches (and so tracks) one synthetic event; interesting(entry)
 -- says whether some conntrack handler would take it, so that entries no handler
 -- wants are neither delivered nor remembered.
-function Tracker:run(deliver, interesting, now)
+function Tracker:run(deliver, interesting, now, namespaces)
   if self.running then return nil, "a resync is already running", "EBUSY" end
   self.running, self.last = true, now
   local core = self.core
-  core.arm()
-  local it, msg, code = core.dump("ct")
-  if not it then
-    self.running, self.failed = false, self.failed + 1
-    return nil, msg, code
-  end
-  local seen, fresh = {}, {}
-  local live = self.live
-  local ok, err = pcall(function()
-    for e in it do
-      local id = e.id
-      seen[id] = true
-      if live[id] == nil and interesting(e) then fresh[#fresh + 1] = e end
+  local fresh, gone = {}, {}
+  -- One dump per namespace watched, each diffed against that namespace's set.
+  for _, ns in ipairs(namespaces or { false }) do
+    core.arm()
+    core.use_netns(ns or nil)
+    local it, msg, code = core.dump("ct")
+    if not it then
+      self.running, self.failed = false, self.failed + 1
+      return nil, msg, code
     end
-  end)
-  if not ok then
-    self.running, self.failed = false, self.failed + 1
-    return nil, tostring(err), "EIO"
+    local seen = {}
+    local live = set_of(self, ns)
+    local ok, err = pcall(function()
+      for e in it do
+        local id = e.id
+        seen[id] = true
+        if live[id] == nil and interesting(e) then fresh[#fresh + 1] = e end
+      end
+    end)
+    if not ok then
+      self.running, self.failed = false, self.failed + 1
+      return nil, tostring(err), "EIO"
+    end
+    local lost = {}
+    for id, ev in pairs(live) do
+      if not seen[id] then lost[#lost + 1] = ev end
+    end
+    table.sort(lost, function(a, b) return a.id < b.id end)
+    for i = 1, #lost do gone[#gone + 1] = lost[i] end
   end
-  local gone = {}
-  for id, ev in pairs(live) do
-    if not seen[id] then gone[#gone + 1] = ev end
-  end
-  table.sort(gone, function(a, b) return a.id < b.id end)
+  core.use_netns(nil)
   self.runs = self.runs + 1
   -- Each synthetic event gets the whole handler budget, like a received one; a
   -- handler error is the dispatcher's business, the resync goes on.
