@@ -21,7 +21,9 @@ local fns = {
   ct.on, ct.every, ct.after, ct.format, ct.json, ct.get, ct.create, ct.update, ct.delete,
   ct.count, ct.list, ct.entries, ct.expect.list, ct.expect.entries, ct.expect.get,
   ct.expect.create, ct.expect.delete, ct.spawn, ct.log.info, ct.log.open, ct.counter,
-  ct.distinct, ct.top, ct.state, ct.now, ct.stats,
+  ct.distinct, ct.top, ct.state, ct.now, ct.stats, ct.resync, ct.handover, ct.sink,
+  ct.sink_spec, ct.metrics.counter, ct.metrics.gauge, ct.metrics.histogram, ct.ipfix,
+  ct.watch, ct.unwatch, ct.namespaces,
 }
 for _, f in ipairs(fns) do
   try(f)
@@ -42,6 +44,25 @@ for _, obj in ipairs { ct.counter(), ct.distinct(), ct.top(), ct.state() } do
     if obj[m] then for i = 1, NV do try(obj[m], obj, VALUES[i], VALUES[(i % NV) + 1]) end end
   end
 end
+local sink = ct.sink { to = "file", path = os.tmpname() }
+local udp = ct.sink { to = "udp", address = "127.0.0.1:9" }
+local x = ct.ipfix { collector = "127.0.0.1:9" }
+-- (in a fresh namespace loopback is down: the UDP ones may not open; skip those)
+local objs = { ct.metrics.counter("r_total", "r", { "a" }), ct.metrics.gauge("r_g", "r"),
+  ct.metrics.histogram("r_h", "r", { "a" }, { 1, 2 }), sink }
+if udp then objs[#objs + 1] = udp end
+if x then objs[#objs + 1] = x end
+for _, obj in ipairs(objs) do
+  for _, m in ipairs { "inc", "dec", "set", "observe", "write", "stats", "export", "flush" } do
+    if obj[m] then
+      for i = 1, NV do try(obj[m], obj, VALUES[i], VALUES[(i % NV) + 1]) try(obj[m], obj, VALUES[i]) end
+    end
+  end
+end
+if x then x:close() end
+sink:close()
+for i = 1, NV do try(sink.write, sink, VALUES[i]) end   -- closed: an error, not a crash
+if udp then udp:close() for i = 1, NV do try(udp.write, udp, VALUES[i]) end end
 ct.log.open { to = "stderr" }
 print(calls, raised)
 LUA
