@@ -23,7 +23,7 @@ HDRS       = $(wildcard src/*.h)
 DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev libuv1-dev libcap-ng-dev
 DEBS_RUN   = lua-cjson
 DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4 tmux mandoc groff man-db systemd \
-             prometheus curl jq socat nfdump
+             prometheus curl jq socat nfdump valgrind
 
 .PHONY: all deps run demo test test-unit bench fuzz soak docs install uninstall clean FORCE
 
