@@ -70,7 +70,9 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-run: deps
+# Running needs the build and run packages only, not the test tools.
+run:
+	$(MAKE) --no-print-directory deps DEBS_TEST=
 	$(MAKE) --no-print-directory ctlua
 	./ctlua
 
