@@ -4,10 +4,14 @@
 -- message, template sets (id 2) that define what data sets use, and sequence
 -- numbers that count the data records sent before each message. Prints one line
 -- per message, "seq RECORDS TEMPLATES EXPORT_TIME", then "ok" or the first fault.
+-- With --records, also one line per data record: "record sport dport start end"
+-- (ports, flowStartMilliseconds, flowEndMilliseconds, decoded by the template).
+local show = arg[2] == "--records"
 local f = assert(io.open(arg[1], "rb"))
 local data = f:read("a")
 f:close()
 local templates = {}       -- id -> total record length
+local layouts = {}         -- id -> { {ie, len}, ... } (standard elements only by id)
 local pos, expect_seq, n = 1, nil, 0
 local function fault(msg) print("FAULT message " .. n .. ": " .. msg) os.exit(1) end
 while pos <= #data do
@@ -27,14 +31,15 @@ while pos <= #data do
       while q + 3 < send do
         local tid, count = string.unpack(">I2I2", data, q)
         q = q + 4
-        local total = 0
+        local total, layout = 0, {}
         for _ = 1, count do
           local ie, flen = string.unpack(">I2I2", data, q)
           q = q + 4
-          if ie & 0x8000 ~= 0 then q = q + 4 end
+          if ie & 0x8000 ~= 0 then q = q + 4; ie = -1 end   -- enterprise: not by id
           total = total + flen
+          layout[#layout + 1] = { ie, flen }
         end
-        templates[tid] = total
+        templates[tid], layouts[tid] = total, layout
       end
     elseif sid >= 256 then
       local rlen = templates[sid]
@@ -42,6 +47,16 @@ while pos <= #data do
       local body = send - q
       if body % rlen ~= 0 then fault(string.format("set %d: %d bytes is not whole records of %d", sid, body, rlen)) end
       records = records + body // rlen
+      if show then
+        for r = q, send - 1, rlen do
+          local v, at = {}, r
+          for _, f in ipairs(layouts[sid]) do
+            if f[2] <= 8 then v[f[1]] = string.unpack(">I" .. f[2], data, at) end
+            at = at + f[2]
+          end
+          print(string.format("record %d %d %d %d", v[7], v[11], v[152], v[153]))
+        end
+      end
     else
       fault("set id " .. sid)
     end
