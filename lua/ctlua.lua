@@ -559,7 +559,8 @@ local ipfix = require "ctlua.ipfix"
 function ct.ipfix(o) return ipfix.new(core, ct, o) end
 
 -- Metrics (lua/ctlua/metrics.lua), served by --metrics at GET /metrics.
-local metrics = require("ctlua.metrics").new()
+local metrics_lib = require "ctlua.metrics"
+local metrics = metrics_lib.new()
 ct.metrics = {
   --- ct.metrics.counter(name, help [, labelnames] [, opts]) -> counter (:inc([labels,] [n]))
   counter = function(name, help, labelnames, opts)
@@ -708,8 +709,25 @@ end
 
 -- GET /metrics: ctlua's own families from ct.stats(), then the scripts' metrics.
 local EVENT_NAMES = { "new", "update", "destroy", "expect-new", "expect-destroy" }
+-- Keys of t, sorted: stable series order between scrapes.
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+local SINK_FAMILIES = {   -- name, type, help, field of sink:stats()
+  { "ctlua_sink_lines_total", "counter", "Lines accepted by a sink, by sink.", "lines" },
+  { "ctlua_sink_dropped_total", "counter", "Lines a sink dropped (queue full, peer gone), by sink.", "dropped" },
+  { "ctlua_sink_reconnects_total", "counter", "Reconnections of a stream sink, by sink.", "reconnects" },
+  { "ctlua_sink_connected", "gauge", "1 when a sink can write now, by sink.", "connected" },
+  { "ctlua_sink_queued_bytes", "gauge", "Bytes waiting in a sink's queue, by sink.", "queued" },
+}
+
 local function builtin_metrics(out, num)
   local s = ct.stats()
+  local esc = metrics_lib.escape_label
   local function family(name, kind, help)
     out[#out + 1] = "# HELP " .. name .. " " .. help
     out[#out + 1] = "# TYPE " .. name .. " " .. kind
@@ -720,12 +738,9 @@ local function builtin_metrics(out, num)
   end
   family("ctlua_events_total", "counter", "Events received from the kernel, by event name (and network namespace with --netns).")
   if s.netns then
-    local names = {}
-    for name in pairs(s.netns) do names[#names + 1] = name end
-    table.sort(names)
-    for _, ns in ipairs(names) do
+    for _, ns in ipairs(sorted_keys(s.netns)) do
       for _, e in ipairs(EVENT_NAMES) do
-        out[#out + 1] = string.format('ctlua_events_total{event="%s",netns="%s"} %s', e, ns, num(s.netns[ns][e] or 0))
+        out[#out + 1] = string.format('ctlua_events_total{event="%s",netns="%s"} %s', e, esc(ns), num(s.netns[ns][e] or 0))
       end
     end
   else
@@ -753,12 +768,9 @@ local function builtin_metrics(out, num)
   if s.netns then
     -- One count request per namespace watched (the /proc file is only ours).
     family("ctlua_conntrack_entries", "gauge", "Entries in the conntrack table, by network namespace.")
-    local names = {}
-    for name in pairs(s.netns) do names[#names + 1] = name end
-    table.sort(names)
-    for _, ns in ipairs(names) do
+    for _, ns in ipairs(sorted_keys(s.netns)) do
       local ok, n = pcall(ct.count, ns)
-      if ok and n then out[#out + 1] = string.format('ctlua_conntrack_entries{netns="%s"} %s', ns, num(n)) end
+      if ok and n then out[#out + 1] = string.format('ctlua_conntrack_entries{netns="%s"} %s', esc(ns), num(n)) end
     end
   else
     local f = io.open("/proc/sys/net/netfilter/nf_conntrack_count")
@@ -766,34 +778,19 @@ local function builtin_metrics(out, num)
     if f then f:close() end
     if count then one("ctlua_conntrack_entries", "gauge", "Entries in the conntrack table.", count) end
   end
-  family("ctlua_sink_lines_total", "counter", "Lines accepted by a sink, by sink.")
-  local names = {}
-  for name in pairs(s.sinks) do names[#names + 1] = name end
-  table.sort(names)
-  local function esc(v) return (v:gsub('[\\"\n]', { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" })) end
-  for _, name in ipairs(names) do
-    out[#out + 1] = string.format('ctlua_sink_lines_total{sink="%s"} %s', esc(name), num(s.sinks[name].lines))
-  end
-  family("ctlua_sink_dropped_total", "counter", "Lines a sink dropped (queue full, peer gone), by sink.")
-  for _, name in ipairs(names) do
-    out[#out + 1] = string.format('ctlua_sink_dropped_total{sink="%s"} %s', esc(name), num(s.sinks[name].dropped))
-  end
-  family("ctlua_sink_reconnects_total", "counter", "Reconnections of a stream sink, by sink.")
-  for _, name in ipairs(names) do
-    out[#out + 1] = string.format('ctlua_sink_reconnects_total{sink="%s"} %s', esc(name), num(s.sinks[name].reconnects))
-  end
-  family("ctlua_sink_connected", "gauge", "1 when a sink can write now, by sink.")
-  for _, name in ipairs(names) do
-    out[#out + 1] = string.format('ctlua_sink_connected{sink="%s"} %d', esc(name), s.sinks[name].connected and 1 or 0)
-  end
-  family("ctlua_sink_queued_bytes", "gauge", "Bytes waiting in a sink's queue, by sink.")
-  for _, name in ipairs(names) do
-    out[#out + 1] = string.format('ctlua_sink_queued_bytes{sink="%s"} %s', esc(name), num(s.sinks[name].queued))
+  local sinks = sorted_keys(s.sinks)
+  for _, fam in ipairs(SINK_FAMILIES) do
+    family(fam[1], fam[2], fam[3])
+    for _, name in ipairs(sinks) do
+      local v = s.sinks[name][fam[4]]
+      if type(v) == "boolean" then v = v and 1 or 0 end
+      out[#out + 1] = string.format('%s{sink="%s"} %s', fam[1], esc(name), num(v))
+    end
   end
   local h = s.handler_time
   if h then
     family("ctlua_handler_seconds", "histogram", "Time to deliver one event to all its handlers.")
-    local cum, n = 0, 0
+    local cum = 0
     for i, le in ipairs(h.le) do
       cum = cum + h.counts[i]
       out[#out + 1] = string.format('ctlua_handler_seconds_bucket{le="%s"} %s', num(le), num(cum))

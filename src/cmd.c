@@ -20,15 +20,9 @@
  * go to the one cmd_select() chose (the runtime picks it from t.netns). */
 static struct mnl_socket *socks[NETNS_MAX];
 static uint32_t portids[NETNS_MAX];
-static struct mnl_socket *nl;        /* socks[cur], once open */
 static int cur;
-static uint32_t portid, seq;
+static uint32_t seq;
 static char buf[32768];     /* ACKs and single replies; larger than any of them */
-
-uint32_t cmd_portid(void)
-{
-	return portid;
-}
 
 /* The port id of namespace slot ns's command socket (0 when not open). */
 uint32_t cmd_portid_ns(int ns)
@@ -40,8 +34,6 @@ uint32_t cmd_portid_ns(int ns)
 void cmd_select(int ns)
 {
 	cur = ns;
-	nl = socks[ns];
-	portid = portids[ns];
 }
 
 int cmd_current(void)
@@ -64,12 +56,13 @@ struct mnl_socket *nl_socket(int flags)
 /* Opens the command socket on first use. 0 or -errno. */
 static int cmd_open(void)
 {
-	if (nl)
+	if (socks[cur])
 		return 0;
-	if (!(nl = netns_socket(cur, 0)))
+	struct mnl_socket *nl = netns_socket(cur, 0);
+	if (!nl)
 		return -errno;
 	socks[cur] = nl;
-	portids[cur] = portid = mnl_socket_get_portid(nl);
+	portids[cur] = mnl_socket_get_portid(nl);
 	if (!seq)
 		seq = (uint32_t)time(NULL);
 	/* A batch gets thousands of ACKs back at once: keep them small (no copy of
@@ -97,7 +90,6 @@ void cmd_close(void)
 	for (int i = 0; i < NETNS_MAX; i++)
 		if (socks[i])
 			mnl_socket_close(socks[i]), socks[i] = NULL, portids[i] = 0;
-	nl = NULL;
 	cur = 0;
 }
 
@@ -145,6 +137,7 @@ int cmd_request(struct nlmsghdr *nlh, void *out, size_t cap, size_t *outlen)
 	if (rc < 0)
 		return rc;
 	G.stats.commands++;
+	struct mnl_socket *nl = socks[cur];
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		G.stats.command_errors++;
 		return -errno;
@@ -159,7 +152,7 @@ int cmd_request(struct nlmsghdr *nlh, void *out, size_t cap, size_t *outlen)
 			G.stats.command_errors++;
 			return -errno;
 		}
-		rc = mnl_cb_run(buf, (size_t)n, want, portid, copy_cb, &r);
+		rc = mnl_cb_run(buf, (size_t)n, want, portids[cur], copy_cb, &r);
 		if (rc == MNL_CB_ERROR) {
 			int e = errno;
 			if (e != ENOENT && e != EEXIST)
@@ -183,6 +176,7 @@ int cmd_batch(const char *msgs, size_t len, int count, int *errs)
 	if (rc < 0)
 		return rc;
 	G.stats.commands += (uint64_t)count;
+	struct mnl_socket *nl = socks[cur];
 	if (mnl_socket_sendto(nl, msgs, len) < 0)
 		return -errno;
 	uint32_t first = ((const struct nlmsghdr *)msgs)->nlmsg_seq;

@@ -5,7 +5,6 @@
 #include <stdint.h>
 struct nlmsghdr;
 #define CMD_MSG_SIZE 16384     /* one request or one reply message, with room to spare */
-uint32_t cmd_portid(void);
 uint32_t cmd_portid_ns(int ns);
 void cmd_select(int ns);
 int cmd_current(void);

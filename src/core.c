@@ -2,7 +2,9 @@
  *
  * The one place that registers every C module. Scripts never see this table: the
  * runtime keeps it as an upvalue and exposes only the public `ctlua` API. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
@@ -140,6 +142,38 @@ static int core_fields(lua_State *L)
 {
 	convert_push_fields(L);
 	return 1;
+}
+
+/* Reads "HOST:PORT" or "[IPV6]:PORT" (numeric host) into sa; with defhost, a bare
+ * "PORT" means defhost. 0, -EINVAL (not that shape) or -EAFNOSUPPORT (the host is
+ * not a numeric address). */
+int hostport_parse(const char *spec, const char *defhost, struct sockaddr_storage *sa)
+{
+	char host[64];
+	const char *port = spec, *colon = strrchr(spec, ':');
+	if (colon) {
+		const char *h = spec;
+		size_t hl = (size_t)(colon - spec);
+		if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
+			h++, hl -= 2;
+		if (hl == 0 || hl >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, h, hl);
+		host[hl] = 0;
+		port = colon + 1;
+	} else if (defhost) {
+		snprintf(host, sizeof(host), "%s", defhost);
+	} else {
+		return -EINVAL;
+	}
+	char *end;
+	long p = strtol(port, &end, 10);
+	if (*port == 0 || *end || p < 1 || p > 65535)
+		return -EINVAL;
+	if (uv_ip4_addr(host, (int)p, (struct sockaddr_in *)sa) != 0 &&
+	    uv_ip6_addr(host, (int)p, (struct sockaddr_in6 *)sa) != 0)
+		return -EAFNOSUPPORT;
+	return 0;
 }
 
 /* core.addr(text) -> family ("ipv4"|"ipv6"), canonical text, raw bytes | nil */

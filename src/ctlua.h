@@ -78,6 +78,8 @@ struct ctlua_saved {
 lua_State *state_open(const struct config *c, lua_CFunction handover, void *hdata);
 void state_close(lua_State *L);
 const char *state_error(int *kind);
+struct ctlua_saved state_current(void);
+void state_restore(const struct ctlua_saved *s);
 
 /* reload.c: SIGHUP. */
 void reload_init(const struct config *c);
@@ -141,6 +143,8 @@ struct mnl_socket *netns_socket(int i, int flags);
 void netns_scan(void (*fn)(const char *name));
 int netns_exists(int i);
 int netns_follow(void);
+int netns_watch(const char *spec);
+void netns_unwatch(int ns);
 int event_watch(int ns);
 void event_unwatch(int ns);
 
@@ -165,6 +169,8 @@ struct luaL_Reg;
 void core_class(lua_State *L, const char *name, const struct luaL_Reg *meta,
 		const struct luaL_Reg *methods);
 void core_stop(void);
+struct sockaddr_storage;
+int hostport_parse(const char *spec, const char *defhost, struct sockaddr_storage *sa);
 double core_now(void);
 
 /* Per-module registration, each at the end of its own file. */

@@ -32,7 +32,6 @@ struct evsock {
 	uv_poll_t poll;
 	int used, poll_active, closing;
 	uint32_t groups;             /* bit g set = joined netlink group g */
-	int bufsize;                 /* as asked at open */
 	uint64_t events[EV_KINDS];
 };
 static struct evsock socks[NETNS_MAX];

@@ -284,23 +284,21 @@ int main(int argc, char **argv)
 		event_open((int)bufsize, reliable);
 		netns_init();
 		int rc = 0, all = 0;
-		for (int i = 0; i < nnetns && rc == 0; i++) {
+		for (int i = 0; i < nnetns; i++) {
 			if (strcmp(netns[i], "all") == 0) {
 				all = 1;
 				continue;
 			}
-			int ns = netns_add(netns[i]);
+			int ns = netns_watch(netns[i]);
 			if (ns < 0) {
 				fprintf(stderr, "ctlua: --netns %s: %s\n", netns[i],
 					ns == -EINVAL ? "not a network namespace" : strerror(-ns));
 				return EXIT_SYSTEM;
 			}
-			if ((rc = event_watch(ns)) == 0 && (rc = cmd_open_ns(ns)) < 0)
-				fprintf(stderr, "ctlua: --netns %s: ", netns[i]);
 		}
-		if (rc == 0 && nnetns == 0)
+		if (nnetns == 0)
 			rc = event_watch(0);
-		if (rc == 0 && all)
+		else if (all)
 			rc = netns_follow();
 		netns_mode = nnetns > 0;
 		if (rc < 0) {

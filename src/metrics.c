@@ -163,26 +163,8 @@ static void on_connection(uv_stream_t *srv, int status)
  * a bad spec is -EINVAL. */
 int metrics_listen(const char *spec)
 {
-	char host[64] = "127.0.0.1";
-	const char *port = spec, *colon = strrchr(spec, ':');
-	if (colon) {
-		const char *h = spec;
-		size_t hl = (size_t)(colon - spec);
-		if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
-			h++, hl -= 2;
-		if (hl == 0 || hl >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, h, hl);
-		host[hl] = 0;
-		port = colon + 1;
-	}
-	char *end;
-	long p = strtol(port, &end, 10);
-	if (*port == 0 || *end || p < 1 || p > 65535)
-		return -EINVAL;
 	struct sockaddr_storage sa;
-	if (uv_ip4_addr(host, (int)p, (struct sockaddr_in *)&sa) != 0 &&
-	    uv_ip6_addr(host, (int)p, (struct sockaddr_in6 *)&sa) != 0)
+	if (hostport_parse(spec, "127.0.0.1", &sa) < 0)
 		return -EINVAL;
 	uv_tcp_init(G.loop, &server);
 	int rc = uv_tcp_bind(&server, (struct sockaddr *)&sa, 0);

@@ -146,6 +146,33 @@ int netns_exists(int i)
 	return access(path, F_OK) == 0;
 }
 
+/* Watches spec (as netns_add takes it): its slot, with an event socket and a
+ * command socket open there (so that table operations work once privileges are
+ * dropped), or -errno with nothing left behind. */
+int netns_watch(const char *spec)
+{
+	int ns = netns_add(spec);
+	if (ns < 0)
+		return ns;
+	int rc = event_watch(ns);
+	if (rc == 0)
+		rc = cmd_open_ns(ns);
+	if (rc < 0) {
+		netns_unwatch(ns);
+		return rc;
+	}
+	return ns;
+}
+
+/* Stops watching slot ns: its sockets close; a slot other than ours is freed. */
+void netns_unwatch(int ns)
+{
+	event_unwatch(ns);
+	cmd_close_ns(ns);
+	if (ns > 0)
+		netns_remove(ns);
+}
+
 /* --netns all: follow /run/netns. A change (inotify) is acted on after a short
  * quiet time, as `ip netns add` creates the file before it bind-mounts the
  * namespace onto it; a namespace that is not ready yet is tried again. */
@@ -157,17 +184,14 @@ static void follow_add(const char *name)
 {
 	if (netns_find(name) >= 0)
 		return;
-	int ns = netns_add(name);
+	int ns = netns_watch(name);
 	if (ns == -EINVAL) {                /* not mounted yet */
 		follow_retries++;
 		return;
 	}
-	if (ns < 0)
-		return;
-	int rc = event_watch(ns);
-	if (rc < 0) {
-		fprintf(stderr, "ctlua: cannot watch network namespace %s: %s\n", name, strerror(-rc));
-		netns_remove(ns);
+	if (ns < 0) {
+		if (ns != -ENOENT)          /* gone again already: nothing to say */
+			fprintf(stderr, "ctlua: cannot watch network namespace %s: %s\n", name, strerror(-ns));
 		return;
 	}
 	if (G.verbose)
@@ -181,9 +205,7 @@ static void follow_scan(uv_timer_t *t)
 		if (nss[i].used && !netns_exists(i)) {
 			if (G.verbose)
 				fprintf(stderr, "ctlua: network namespace %s is gone\n", nss[i].name);
-			event_unwatch(i);
-			cmd_close_ns(i);
-			netns_remove(i);
+			netns_unwatch(i);
 		}
 	}
 	follow_retries = 0;
@@ -232,19 +254,9 @@ static int netns_luse(lua_State *L)
  * --netns); events from it carry ev.netns from now on. */
 static int netns_lwatch(lua_State *L)
 {
-	const char *spec = luaL_checkstring(L, 1);
-	int ns = netns_add(spec);
+	int ns = netns_watch(luaL_checkstring(L, 1));
 	if (ns < 0)
 		return push_fail(L, -ns);
-	int rc = event_watch(ns);
-	if (rc == 0)
-		rc = cmd_open_ns(ns);
-	if (rc < 0) {
-		event_unwatch(ns);
-		if (ns > 0)
-			netns_remove(ns);
-		return push_fail(L, -rc);
-	}
 	netns_mode = 1;
 	lua_pushstring(L, nss[ns].name);
 	return 1;
@@ -256,10 +268,7 @@ static int netns_lunwatch(lua_State *L)
 	int ns = netns_find(luaL_checkstring(L, 1));
 	if (ns < 0)
 		return push_fail(L, ENOENT);
-	event_unwatch(ns);
-	cmd_close_ns(ns);
-	if (ns > 0)
-		netns_remove(ns);
+	netns_unwatch(ns);
 	lua_pushboolean(L, 1);
 	return 1;
 }

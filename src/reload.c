@@ -71,7 +71,7 @@ static int handover(lua_State *L)
 void reload_run(void)
 {
 	lua_State *old = G.L;
-	struct ctlua_saved saved = { G.L, G.hooks_ref, G.dispatch_ref, G.memp };
+	struct ctlua_saved saved = state_current();
 	if (!cfg || G.stopping)
 		return;
 	if (call_hook("reload", 0, 1) != LUA_OK) {
@@ -96,8 +96,7 @@ void reload_run(void)
 			msg ? msg : "?");
 		fflush(stderr);
 		state_close(L);
-		G.L = saved.L, G.hooks_ref = saved.hooks_ref, G.dispatch_ref = saved.dispatch_ref;
-		G.memp = saved.memp;
+		state_restore(&saved);
 		if (call_hook("resubscribe", 0, 0) != LUA_OK)
 			call_report(old, "resubscribe");
 		return;

@@ -52,12 +52,14 @@ static int check_file(const char *path, char *msg, size_t len)
 	char copy[PATH_MAX];
 	snprintf(copy, sizeof(copy), "%s", path);
 	const char *dir = dirname(copy);
-	if (stat(dir, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+	if (stat(dir, &st) < 0)
+		return 0;
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
 		snprintf(msg, len, "refusing to load %s: its directory %s is writable by %s (or run with --insecure)",
 			 path, dir, st.st_mode & S_IWOTH ? "others" : "its group");
 		return -1;
 	}
-	if (stat(dir, &st) == 0 && !trusted_owner(st.st_uid)) {
+	if (!trusted_owner(st.st_uid)) {
 		snprintf(msg, len, "refusing to load %s: its directory %s is owned by uid %u (or run with --insecure)",
 			 path, dir, (unsigned)st.st_uid);
 		return -1;

@@ -193,24 +193,10 @@ static int sink_open(lua_State *L)
 		return luaL_error(L, "out of memory");
 	s->kind = kind, s->max_queue = (size_t)maxq, s->fd = -1, s->retry_ms = RETRY_MIN_MS;
 	if (kind == S_TCP || kind == S_UDP) {
-		char host[64];
-		const char *colon = strrchr(addr, ':');
-		size_t hl = colon ? (size_t)(colon - addr) : 0;
-		const char *h = addr;
-		if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
-			h++, hl -= 2;
-		char *end;
-		long port = colon ? strtol(colon + 1, &end, 10) : 0;
-		if (!colon || hl == 0 || hl >= sizeof(host) || *end || port < 1 || port > 65535) {
+		int rc = hostport_parse(addr, NULL, &s->sa);
+		if (rc < 0) {
 			free(s);
-			return luaL_argerror(L, 2, "HOST:PORT expected");
-		}
-		memcpy(host, h, hl);
-		host[hl] = 0;
-		if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&s->sa) != 0 &&
-		    uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&s->sa) != 0) {
-			free(s);
-			return luaL_argerror(L, 2, "not a numeric address");
+			return luaL_argerror(L, 2, rc == -EINVAL ? "HOST:PORT expected" : "not a numeric address");
 		}
 	} else {
 		if (strlen(addr) >= sizeof(s->path)) {

@@ -70,13 +70,24 @@ static int load_runtime(lua_State *L, const struct config *c)
 	return 0;
 }
 
+/* The current state's part of G, to put back with state_restore. */
+struct ctlua_saved state_current(void)
+{
+	return (struct ctlua_saved){ G.L, G.hooks_ref, G.dispatch_ref, G.memp };
+}
+
+void state_restore(const struct ctlua_saved *s)
+{
+	G.L = s->L, G.hooks_ref = s->hooks_ref, G.dispatch_ref = s->dispatch_ref, G.memp = s->memp;
+}
+
 /* Builds a state and makes it current (G.L, its hooks, its memory count): the
  * runtime, arg, then each script with the script arguments as `...`. handover:
  * a C function pushing the value for core.handover, or NULL. Returns the state, or
  * NULL with state_error() set; G is then as it was. */
 lua_State *state_open(const struct config *c, lua_CFunction handover, void *hdata)
 {
-	struct ctlua_saved saved = { G.L, G.hooks_ref, G.dispatch_ref, G.memp };
+	struct ctlua_saved saved = state_current();
 	size_t *mem = calloc(1, sizeof(*mem));
 	lua_State *L = mem ? lua_newstate(call_alloc, mem) : NULL;
 	if (!L) {
@@ -132,8 +143,7 @@ lua_State *state_open(const struct config *c, lua_CFunction handover, void *hdat
 	return L;
 bad:
 	state_close(L);
-	G.L = saved.L, G.hooks_ref = saved.hooks_ref, G.dispatch_ref = saved.dispatch_ref;
-	G.memp = saved.memp;
+	state_restore(&saved);
 	return NULL;
 }
 

@@ -157,6 +157,8 @@ local function render_metric(out, m)
   end
 end
 
+M.escape_label = escape_label
+
 local Registry = {}
 Registry.__index = Registry
 
