@@ -46,6 +46,9 @@ struct sink {
 	uint64_t retry_ms;
 	struct line *head, *tail;     /* waiting for a connection */
 	size_t queued, max_queue;     /* bytes waiting here or in libuv's write queue */
+	lua_State *L;                 /* the state that owns on_connect */
+	int on_connect;               /* registry ref of fn() -> text sent first on each
+				       * connection (LUA_NOREF: none) */
 	uint64_t lines, dropped, reconnects;
 };
 
@@ -129,6 +132,31 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		disconnect(st->data);
 }
 
+/* What the owner wants said first on a new connection (IPFIX: its templates),
+ * ahead of the lines queued meanwhile. Not counted as a line. */
+static void send_preamble(struct sink *s)
+{
+	if (s->on_connect == LUA_NOREF || s->L != G.L)
+		return;
+	lua_State *L = s->L;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->on_connect);
+	if (call_protected(L, 0, 1) != LUA_OK) {
+		G.stats.timer_errors++;
+		call_report(L, "sink on_connect error");
+		return;
+	}
+	size_t len;
+	const char *text = lua_tolstring(L, -1, &len);
+	struct line *l = text && len ? malloc(sizeof(*l) + len) : NULL;
+	if (l) {
+		l->next = NULL, l->len = len;
+		memcpy(l->data, text, len);
+		s->queued += len;
+		send_line(s, l);
+	}
+	lua_pop(L, 1);
+}
+
 static void on_connect(uv_connect_t *c, int status)
 {
 	struct sink *s = c->data;
@@ -139,6 +167,9 @@ static void on_connect(uv_connect_t *c, int status)
 	s->connected = 1;
 	s->retry_ms = RETRY_MIN_MS;
 	uv_read_start(&s->u.st, on_alloc, on_read);
+	send_preamble(s);
+	if (!s->connected)               /* the preamble's write already failed */
+		return;
 	struct line *l = s->head;
 	s->head = s->tail = NULL;
 	while (l) {
@@ -178,9 +209,10 @@ static struct sink *check_sink(lua_State *L)
 	return *p;
 }
 
-/* core.sink_open(kind, address, max_queue) -> sink | nil, message, code
+/* core.sink_open(kind, address, max_queue [, on_connect]) -> sink | nil, message, code
  * kind "tcp" or "udp" (address "HOST:PORT", "[V6]:PORT"), "unix" (a stream socket
- * path) or "dgram" (a datagram socket path, e.g. /dev/log). */
+ * path) or "dgram" (a datagram socket path, e.g. /dev/log). Stream sinks only:
+ * on_connect() -> text, sent first on every new connection. */
 static int sink_open(lua_State *L)
 {
 	static const char *const kinds[] = { "tcp", "unix", "dgram", "udp", NULL };
@@ -188,10 +220,13 @@ static int sink_open(lua_State *L)
 	const char *addr = luaL_checkstring(L, 2);
 	lua_Integer maxq = luaL_optinteger(L, 3, 1 << 20);
 	luaL_argcheck(L, maxq > 0, 3, "max_queue must be > 0");
+	if (!lua_isnoneornil(L, 4))
+		luaL_checktype(L, 4, LUA_TFUNCTION);
 	struct sink *s = calloc(1, sizeof(*s));
 	if (!s)
 		return luaL_error(L, "out of memory");
 	s->kind = kind, s->max_queue = (size_t)maxq, s->fd = -1, s->retry_ms = RETRY_MIN_MS;
+	s->L = G.L, s->on_connect = LUA_NOREF;
 	if (kind == S_TCP || kind == S_UDP) {
 		int rc = hostport_parse(addr, NULL, &s->sa);
 		if (rc < 0) {
@@ -225,8 +260,13 @@ static int sink_open(lua_State *L)
 	struct sink **p = lua_newuserdatauv(L, sizeof(*p), 0);
 	*p = s;
 	luaL_setmetatable(L, SINK_MT);
-	if (kind == S_TCP || kind == S_UNIX)
+	if (kind == S_TCP || kind == S_UNIX) {
+		if (!lua_isnoneornil(L, 4)) {
+			lua_pushvalue(L, 4);
+			s->on_connect = luaL_ref(L, LUA_REGISTRYINDEX);
+		}
 		start_connect(s);
+	}
 	return 1;
 }
 
@@ -302,6 +342,8 @@ static int sink_close(lua_State *L)
 		return 0;
 	*p = NULL;
 	s->closed = 1;
+	luaL_unref(L, LUA_REGISTRYINDEX, s->on_connect);
+	s->on_connect = LUA_NOREF;
 	if (s->kind == S_DGRAM || s->kind == S_UDP) {
 		close(s->fd);
 		free(s);

@@ -121,7 +121,9 @@ function Exporter:flush()
   if self.count == 0 and not self.force_templates then return true end
   local now = self.now()
   local sets = {}
-  local with_templates = self:templates_due(now)
+  -- Records were sized with the decision taken at the first one (export).
+  local with_templates
+  if self.count > 0 then with_templates = self.due else with_templates = self:templates_due(now) end
   if with_templates then sets[1] = self.tset end
   for _, tid in ipairs { 256, 257, 258, 259 } do
     local recs = self.pending[tid]
@@ -149,17 +151,20 @@ function Exporter:flush()
   return ok
 end
 
+-- Whether the next message must carry the templates over UDP: the first one, then
+-- every `refresh` seconds. Over TCP each connection starts with them (preamble).
 function Exporter:templates_due(now)
+  if self.transport == "tcp" then return false end
   if self.template_time == nil then return true end
-  if self.transport == "tcp" then
-    local st = self.out:stats()
-    if st.reconnects ~= self.reconnects_seen then     -- a new connection: templates again
-      self.reconnects_seen = st.reconnects
-      return true
-    end
-    return false
-  end
   return now - self.template_time >= self.refresh
+end
+
+-- A message of the templates alone: what a TCP connection starts with, queued
+-- lines after it.
+function Exporter:preamble()
+  local now = self.now()
+  self.template_time, self.templates_sent = now, self.templates_sent + 1
+  return pack(">I2I2I4I4I4", 10, 16 + #self.tset, floor(now), self.seq & 0xffffffff, self.domain) .. self.tset
 end
 
 --- exporter:export(ev) -> true | false (not a flow, or dropped)
@@ -169,10 +174,14 @@ function Exporter:export(ev)
   end
   local rec, tid = self:record(ev)
   if not rec then return false end
-  local overhead = 16 + 4 + (self:templates_due(self.now()) and #self.tset or 0)
+  if self.count == 0 then self.due = self:templates_due(self.now()) end
+  local overhead = 16 + 4 + (self.due and #self.tset or 0)
   -- A new set costs its 4-byte header.
   local extra = #rec + (#self.pending[tid] == 0 and 4 or 0)
-  if self.count > 0 and overhead + self.size + extra > self.mtu then self:flush() end
+  if self.count > 0 and overhead + self.size + extra > self.mtu then
+    self:flush()
+    self.due = self:templates_due(self.now())     -- the next message starts here
+  end
   local p = self.pending[tid]
   if #p == 0 then self.size = self.size + 4 end
   p[#p + 1] = rec
@@ -218,13 +227,13 @@ function M.new(core, ct, o)
     mtu = int("mtu", 1400, 512, 65000), pen = int("pen", DOC_PEN, 1, 0xffffffff),
     pending = { [256] = {}, [257] = {}, [258] = {}, [259] = {} }, count = 0, size = 0,
     seq = 0, sent = 0, dropped = 0, messages = 0, templates_sent = 0, first = {},
-    reconnects_seen = 0,
   }, Exporter)
   if type(self.refresh) ~= "number" or self.refresh <= 0 then bad("template_refresh: seconds > 0") end
   self.tset = template_set(self.pen)
   local out, msg, code = ct.sink {
     to = transport == "udp" and "udp" or "tcp", address = collector, max_queue = o.max_queue,
     name = "ipfix:" .. transport .. ":" .. collector, raw = true,
+    on_connect = transport == "tcp" and function() return self:preamble() end or nil,
   }
   if not out then return nil, msg, code end
   self.out = out

@@ -66,7 +66,8 @@ local function file_sink(s, path)
 end
 
 --- ct.sink{to = "stdout"|"stderr"|"file"|"tcp"|"udp"|"unix"|"syslog", format = "text"|"json",
---           timestamp, path, address, max_queue, ident, facility, severity, name, raw}
+--           timestamp, path, address, max_queue, ident, facility, severity, name, raw,
+--           on_connect}   on_connect() -> text: sent first on each new tcp/unix connection
 -- -> sink | nil, message, code
 function M.new(core, ct, o)
   if type(o) ~= "table" then error("bad argument #1 to 'sink' (table expected, got " .. type(o) .. ")", 3) end
@@ -95,7 +96,7 @@ function M.new(core, ct, o)
     if type(addr) ~= "string" then
       error("bad argument #1 to 'sink' (" .. (to == "unix" and "path" or "address") .. " expected)", 3)
     end
-    local h, msg, code = core.sink_open(to, addr, maxq)
+    local h, msg, code = core.sink_open(to, addr, maxq, to ~= "udp" and o.on_connect or nil)
     if not h then return nil, msg, code end
     -- Stream lines end in a newline (JSON lines, or conntrack text, one per line)
     -- unless raw; a UDP datagram is one record as it is.

@@ -27,4 +27,33 @@ is "$(grep '^record' "$T_TMP/dec.txt" | sort | tr '\n' ' ')" \
 	"record 1111 53 1700000100250 1700000160500 record 2222 80 1700000195000 1700000200000 " \
 	"no kernel timestamps: first seen (the NEW) to the DESTROY; with them (delta-time): start and stop"
 is "$(tail -1 "$T_TMP/dec.txt" | cut -d' ' -f1)" ok "well-formed messages"
+
+# Over TCP the templates go once per connection: a collector that restarts gets
+# them again before any data (the decoder refuses a data set before its template).
+TPORT=$((PORT + 1))
+tcp_listening() { ss -ltnH "sport = :$TPORT" | grep -q .; }
+collector() { bg "$1" /dev/null socat -u TCP-LISTEN:$TPORT,reuseaddr,bind=127.0.0.1 STDOUT; C=$BG_PID; }
+collector "$T_TMP/c1.bin"
+wait_until 10 tcp_listening; ok $? "a TCP collector listens"
+bg "$T_TMP/tcp.out" "$T_TMP/tcp.err" "$CTLUA" -e '
+	local x = assert(ct.ipfix { collector = "127.0.0.1:'$TPORT'", transport = "tcp", flush = 0.1 })
+	local n = 0
+	ct.every(0.1, function()
+		n = n + 1
+		x:export { event = "destroy", id = n, protonum = 17, time = ct.now(),
+			orig = { src = "10.0.0.1", dst = "10.0.0.2", sport = 1000 + n, dport = 53 },
+			reply = { src = "10.0.0.2", dst = "10.0.0.1", sport = 53, dport = 1000 + n } }
+	end)'
+X=$BG_PID
+records() { [ "$(lua5.4 "$TOP/tests/lib/ipfix-decode.lua" "$1" --records --no-seq 2>/dev/null | grep -c '^record')" -ge "$2" ]; }
+wait_until 20 records "$T_TMP/c1.bin" 2; ok $? "records reach collector 1"
+kill $C; wait $C 2> /dev/null
+collector "$T_TMP/c2.bin"
+wait_until 20 records "$T_TMP/c2.bin" 3; ok $? "records reach collector 2 after the reconnection"
+stop_pid $X; kill $C 2> /dev/null
+# (Lines queued while the collector was away keep their sequence numbers, which
+# the templates message sent first on the new connection does not follow.)
+lua5.4 "$TOP/tests/lib/ipfix-decode.lua" "$T_TMP/c2.bin" --no-seq > "$T_TMP/c2.txt"
+is "$(tail -1 "$T_TMP/c2.txt" | cut -d' ' -f1)" ok "the new connection's stream is well-formed IPFIX"
+is "$(awk '$1 == "seq" { print $6; exit }' "$T_TMP/c2.txt")" 1 "its first message carries the templates"
 done_testing
