@@ -18,7 +18,10 @@ trap cleanup EXIT
 
 pass() { T_N=$((T_N + 1)); echo "ok - $1"; }
 fail() { T_N=$((T_N + 1)); T_FAIL=$((T_FAIL + 1)); echo "not ok - $1"; }
-diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
+# diag explains a failure (stderr: prove shows it even without -v); note is
+# information for the verbose log (stdout).
+diag() { printf '%s\n' "$@" | sed 's/^/# /' >&2; }
+note() { printf '%s\n' "$@" | sed 's/^/# /'; }
 
 # ok STATUS DESC — passes when STATUS is 0.
 ok() { if [ "$1" -eq 0 ]; then pass "$2"; else fail "$2"; fi; }
@@ -55,7 +58,9 @@ tap_include() {
 	n=$(printf '%s\n' "$out" | grep -Ec '^(not )?ok')
 	f=$(printf '%s\n' "$out" | grep -Ec '^not ok')
 	T_N=$((T_N + n)); T_FAIL=$((T_FAIL + f))
-	if [ "$n" -eq 0 ]; then fail "TAP from $1"; fi
+	# On failure the explanations go to stderr too, so that prove shows them.
+	if [ "$f" -gt 0 ]; then printf '%s\n' "$out" | grep -E '^(not ok|#)' >&2; fi
+	if [ "$n" -eq 0 ]; then fail "TAP from $1"; diag "$(printf "%s\n" "$out" | head -20)"; fi
 }
 
 done_testing() {

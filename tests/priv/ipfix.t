@@ -42,7 +42,12 @@ bg "$T_TMP/x.out" "$T_TMP/x.err" "$CTLUA" "$TOP/scripts/ipfix-export.lua" -e '
 	local f = assert(io.open(os.getenv("TIMES"), "w"))
 	f:setvbuf("line")
 	ct.on("destroy", function(ev)
-		local function t(s) return os.date("!%Y-%m-%d %H:%M:%S", math.floor(s)) .. string.format(".%03d", math.floor(s * 1000 + 0.5) % 1000) end
+		-- Rounded to the millisecond as the exporter does, carry included
+		-- (x.9996 s is x+1.000, not x.000).
+		local function t(s)
+			local ms = math.floor(s * 1000 + 0.5)
+			return os.date("!%Y-%m-%d %H:%M:%S", ms // 1000) .. string.format(".%03d", ms % 1000)
+		end
 		f:write(ev.orig.sport or 0, " ", t(ev.start), " ", t(ev.stop), "\n")
 	end)' -- --collector 127.0.0.1:4739
 X=$BG_PID
@@ -109,7 +114,7 @@ wait_until 20 refreshed; ok $? "templates sent again (three messages carry them)
 stop_pid $Y; kill $CAP 2> /dev/null; wait $CAP 2> /dev/null
 decode > "$T_TMP/decoded.txt"
 is "$(tail -1 "$T_TMP/decoded.txt" | cut -d' ' -f1)" ok "every message is well-formed IPFIX, sequence numbers count the records before it"
-diag "$(head -5 "$T_TMP/decoded.txt")"
+note "$(head -5 "$T_TMP/decoded.txt")"
 is "$(awk '$1 == "seq" && $6 > 0 { print $8 }' "$T_TMP/decoded.txt" | sort -n |
 	awk 'NR > 1 && $1 - prev < 1 { bad = 1 } { prev = $1 } END { print bad ? "too soon" : "ok" }')" ok \
 	"templates are repeated no more than once a second"

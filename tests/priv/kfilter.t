@@ -56,7 +56,7 @@ for c in "${cases[@]}"; do
 	stop_pid $ON; stop_pid $OFF
 	[ -s "$T_TMP/off$k" ]; ok $? "case $k ($c): handlers matched $(lines "$T_TMP/off$k") events"
 	same_file "$T_TMP/on$k" "$T_TMP/off$k" "case $k: handlers saw the same events with the kernel filter as without"
-	diag "with: $(grep received "$T_TMP/on$k.err")" "without: $(grep received "$T_TMP/off$k.err")"
+	note "with: $(grep received "$T_TMP/on$k.err")" "without: $(grep received "$T_TMP/off$k.err")"
 done
 # The kernel really filtered where it could, and stayed out where it could not.
 like "$(grep received "$T_TMP/on1.err")" 'kernel \{.*"protos":2' "case 1: protocols go to the kernel"

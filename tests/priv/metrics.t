@@ -33,7 +33,7 @@ wait_until 20 ctnew; ok $? "ctlua_events_total counts the 5 NEW events"
 scrape > "$T_TMP/scrape.txt"
 promtool check metrics < "$T_TMP/scrape.txt" > "$T_TMP/promtool.txt" 2>&1
 ok $? "promtool check metrics passes on a live scrape"
-[ -s "$T_TMP/promtool.txt" ] && diag "$(cat "$T_TMP/promtool.txt")"
+[ -s "$T_TMP/promtool.txt" ] && note "$(cat "$T_TMP/promtool.txt")"
 is "$(grep '^test_flows_total' "$T_TMP/scrape.txt" | tr '\n' ' ')" \
 	'test_flows_total{dport="5001"} 1 test_flows_total{dport="5002"} 1 test_flows_total{dport="5003"} 1 ' \
 	"a labelled counter, one series per label value, up to max_series"

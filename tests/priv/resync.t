@@ -68,7 +68,7 @@ sort -n "$T_TMP/view.txt" > "$T_TMP/view.sorted"
 same_file "$T_TMP/view.sorted" "$T_TMP/kernel.txt" "after resync the script's live set equals conntrack -L"
 stop_pid $RS; is "$STOP_RC" 0 "ctlua --resync exits 0"
 read -r received synthetic overruns runs < "$T_TMP/rs.out"
-diag "received $received events, $synthetic synthetic, $overruns overruns, $runs resyncs"
+note "received $received events, $synthetic synthetic, $overruns overruns, $runs resyncs"
 [ "${received:-1801}" -lt 1801 ]; ok $? "events were lost ($received of 1801 received)"
 [ "${overruns:-0}" -ge 1 ] && [ "${runs:-0}" -ge 1 ]; ok $? "overruns ($overruns) led to resyncs ($runs)"
 [ "${synthetic:-0}" -gt 0 ]; ok $? "resync delivered the difference as ev.resync events ($synthetic)"
@@ -104,7 +104,7 @@ for mode in plain reliable; do
 	wait_until 20 nl_drained $P
 	stop_pid $P; is "$STOP_RC" 0 "$mode: ctlua exits 0"
 	read -r n ov < "$T_TMP/$mode.out"
-	diag "$mode: $n destroy events, $ov overruns reported"
+	note "$mode: $n destroy events, $ov overruns reported"
 	eval "${mode}_n=\${n:-0} ${mode}_ov=\${ov:-0}"
 done
 [ "$plain_n" -lt 600 ] && [ "$plain_ov" -ge 1 ]; ok $? "without --reliable DESTROY events are lost ($plain_n of 600, $plain_ov overruns)"

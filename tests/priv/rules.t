@@ -70,7 +70,7 @@ if command -v tmux >/dev/null; then
 	like "$screen" "ctlua top  events/s: new [0-9.]+  update [0-9.]+  destroy [0-9.]+  expect [0-9.]+   table [0-9]+" "header row with rates and table size"
 	like "$screen" "sources +destinations +dports +states" "column titles"
 	like "$screen" "127\.0\.0\.1 +[0-9]+ +127\.0\.0\.1 +[0-9]+ +(tcp/9090|udp/5353) +[0-9]+" "a row with source, destination and port counts"
-	diag "$screen"
+	note "$screen"
 else
 	fail "tmux installed (make deps)"
 fi

@@ -55,7 +55,7 @@ for p in $(seq 7101 7120); do "$TGEN" udp-oneway 127.0.0.1 $p 42000 > /dev/null;
 news25() { [ "$(metric 'ctlua_events_total{event="new"}')" = 25 ]; }
 wait_until 20 news25; ok $? "events kept flowing while the collector was down (25 NEW)"
 dropped=$(metric "ctlua_sink_dropped_total$SINK"); queued=$(metric "ctlua_sink_queued_bytes$SINK")
-diag "while down: $dropped dropped, $queued bytes queued"
+note "while down: $dropped dropped, $queued bytes queued"
 [ "${dropped:-0}" -gt 0 ] && [ "${queued:-0}" -gt 0 ] && [ "${queued:-0}" -le 2000 ]
 ok $? "past the 2000-byte queue lines were dropped and counted ($dropped)"
 
