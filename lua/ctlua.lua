@@ -16,6 +16,10 @@ local GROUP = {
   new = 1, update = 2, destroy = 3, ["expect-new"] = 4, ["expect-destroy"] = 6,
   overrun = 0, resync = 0, reload = 0, stop = 0,
 }
+-- The same names in order: the kernel's events, then every name ct.on takes.
+local EVENT_NAMES = { "new", "update", "destroy", "expect-new", "expect-destroy" }
+local HANDLER_NAMES = { "new", "update", "destroy", "expect-new", "expect-destroy",
+                        "overrun", "resync", "reload", "stop" }
 local CLASS = { new = "conntrack", update = "conntrack", destroy = "conntrack",
                 ["expect-new"] = "expect", ["expect-destroy"] = "expect" }
 
@@ -590,7 +594,7 @@ function ct.stats()
   s.errors = {}
   for k, v in pairs(errors_by_event) do s.errors[k] = v end
   s.handler_errors_by_handler = {}
-  for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy", "overrun", "resync", "reload", "stop" } do
+  for _, name in ipairs(HANDLER_NAMES) do
     for _, h in ipairs(lists[name]) do
       if h.errors > 0 then s.handler_errors_by_handler[name .. " " .. h.where] = h.errors end
     end
@@ -609,7 +613,7 @@ function ct.stats()
   for k, v in pairs(kernel_spec or {}) do kf[k] = #v end
   s.kernel_filter = kernel_spec and kf or false   -- attribute -> number of values
   if replay then
-    for _, k in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do
+    for _, k in ipairs(EVENT_NAMES) do
       s.events[k] = replayed[k] or 0
     end
     s.skipped_lines = replayed.skipped or 0
@@ -708,7 +712,6 @@ function hooks.resubscribe()
 end
 
 -- GET /metrics: ctlua's own families from ct.stats(), then the scripts' metrics.
-local EVENT_NAMES = { "new", "update", "destroy", "expect-new", "expect-destroy" }
 -- Keys of t, sorted: stable series order between scrapes.
 local function sorted_keys(t)
   local keys = {}
@@ -728,10 +731,7 @@ local SINK_FAMILIES = {   -- name, type, help, field of sink:stats()
 local function builtin_metrics(out, num)
   local s = ct.stats()
   local esc = metrics_lib.escape_label
-  local function family(name, kind, help)
-    out[#out + 1] = "# HELP " .. name .. " " .. help
-    out[#out + 1] = "# TYPE " .. name .. " " .. kind
-  end
+  local function family(name, kind, help) metrics_lib.header(out, name, kind, help) end
   local function one(name, kind, help, v)
     family(name, kind, help)
     out[#out + 1] = name .. " " .. num(v)
@@ -749,7 +749,7 @@ local function builtin_metrics(out, num)
     end
   end
   family("ctlua_handler_errors_total", "counter", "Handler calls that raised an error, by event name.")
-  for _, e in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy", "overrun", "resync", "reload", "stop" } do
+  for _, e in ipairs(HANDLER_NAMES) do
     out[#out + 1] = string.format('ctlua_handler_errors_total{event="%s"} %s', e, num(s.errors[e] or 0))
   end
   one("ctlua_handler_timeouts_total", "counter", "Handler or timer calls interrupted by --handler-timeout.", s.timeouts)
@@ -790,15 +790,7 @@ local function builtin_metrics(out, num)
   local h = s.handler_time
   if h then
     family("ctlua_handler_seconds", "histogram", "Time to deliver one event to all its handlers.")
-    local cum = 0
-    for i, le in ipairs(h.le) do
-      cum = cum + h.counts[i]
-      out[#out + 1] = string.format('ctlua_handler_seconds_bucket{le="%s"} %s', num(le), num(cum))
-    end
-    cum = cum + h.counts[#h.le + 1]
-    out[#out + 1] = 'ctlua_handler_seconds_bucket{le="+Inf"} ' .. num(cum)
-    out[#out + 1] = "ctlua_handler_seconds_sum " .. num(h.sum)
-    out[#out + 1] = "ctlua_handler_seconds_count " .. num(cum)
+    metrics_lib.histogram_lines(out, "ctlua_handler_seconds", {}, {}, h.le, h.counts, h.sum)
   end
 end
 

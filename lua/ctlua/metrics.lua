@@ -44,26 +44,27 @@ local Metric = {}
 Metric.__index = Metric
 
 -- The series for labels (a table by label name, or an array in labelnames order);
--- nil when the cap refuses a new one. `fname` names the method in errors.
+-- nil when the cap refuses a new one. `fname` names the method in errors, which
+-- point at the method's caller (method -> target -> here: level 4).
 local function series(m, labels, fname)
   local names = m.labelnames
   if #names == 0 then
     if labels ~= nil and (type(labels) ~= "table" or next(labels) ~= nil) then
-      error(format("bad argument #1 to '%s' (metric '%s' has no labels)", fname, m.name), 3)
+      error(format("bad argument #1 to '%s' (metric '%s' has no labels)", fname, m.name), 4)
     end
     local s = m.series[""]
     if not s then s = m.new(); s.values = {}; m.series[""] = s; m.order[1] = "" end
     return s
   end
   if type(labels) ~= "table" then
-    error(format("bad argument #1 to '%s' (table of labels expected, got %s)", fname, type(labels)), 3)
+    error(format("bad argument #1 to '%s' (table of labels expected, got %s)", fname, type(labels)), 4)
   end
   local values = {}
   for i = 1, #names do
     local v = labels[names[i]]
     if v == nil then v = labels[i] end
     if v == nil then
-      error(format("bad argument #1 to '%s' (label '%s' missing)", fname, names[i]), 3)
+      error(format("bad argument #1 to '%s' (label '%s' missing)", fname, names[i]), 4)
     end
     values[i] = tostring(v)
   end
@@ -84,73 +85,88 @@ end
 
 local function checknum(v, fname, argn, nonneg)
   if type(v) ~= "number" then
-    error(format("bad argument #%d to '%s' (number expected, got %s)", argn, fname, type(v)), 3)
+    error(format("bad argument #%d to '%s' (number expected, got %s)", argn, fname, type(v)), 4)
   end
   if nonneg and v < 0 then
-    error(format("bad argument #%d to '%s' (a counter only goes up)", argn, fname), 3)
+    error(format("bad argument #%d to '%s' (a counter only goes up)", argn, fname), 4)
   end
+end
+
+-- What every method starts with: the series it acts on and its number. A metric
+-- without labels may be given the number alone ((n) for (labels, n)); n defaults
+-- to `default`. Raises (naming the method's caller) on a bad number or labels.
+local function target(self, fname, labels, v, default, nonneg)
+  if v == nil and type(labels) == "number" and #self.labelnames == 0 then labels, v = nil, labels end
+  if v == nil then v = default end
+  checknum(v, fname, 2, nonneg)
+  return series(self, labels, fname), v
 end
 
 -- counter:inc([labels,] [n]) / gauge:inc([labels,] [n]): n defaults to 1.
 function Metric:inc(labels, n)
-  if n == nil and type(labels) == "number" and #self.labelnames == 0 then labels, n = nil, labels end
-  if n == nil then n = 1 end
-  checknum(n, "inc", 2, self.kind == "counter")
-  local s = series(self, labels, "inc")
+  local s
+  s, n = target(self, "inc", labels, n, 1, self.kind == "counter")
   if s then s.v = s.v + n end
 end
 
 -- gauge:dec([labels,] [n])
 function Metric:dec(labels, n)
   if self.kind ~= "gauge" then error("bad self to 'dec' (only gauges go down)", 2) end
-  if n == nil and type(labels) == "number" and #self.labelnames == 0 then labels, n = nil, labels end
-  if n == nil then n = 1 end
-  checknum(n, "dec", 2)
-  local s = series(self, labels, "dec")
+  local s
+  s, n = target(self, "dec", labels, n, 1)
   if s then s.v = s.v - n end
 end
 
 -- gauge:set([labels,] v)
 function Metric:set(labels, v)
   if self.kind ~= "gauge" then error("bad self to 'set' (only gauges are set)", 2) end
-  if v == nil and type(labels) == "number" and #self.labelnames == 0 then labels, v = nil, labels end
-  checknum(v, "set", 2)
-  local s = series(self, labels, "set")
+  local s
+  s, v = target(self, "set", labels, v)
   if s then s.v = v end
 end
 
 -- histogram:observe([labels,] v)
 function Metric:observe(labels, v)
   if self.kind ~= "histogram" then error("bad self to 'observe' (only histograms observe)", 2) end
-  if v == nil and type(labels) == "number" and #self.labelnames == 0 then labels, v = nil, labels end
-  checknum(v, "observe", 2)
-  local s = series(self, labels, "observe")
+  local s
+  s, v = target(self, "observe", labels, v)
   if not s then return end
   local b = self.buckets
   local i = 1
   while i <= #b and v > b[i] do i = i + 1 end
   s.counts[i] = s.counts[i] + 1
-  s.sum, s.n = s.sum + v, s.n + 1
+  s.sum = s.sum + v
 end
 
 -- metric:refused() -> how many new series the cap turned away
 function Metric:refused_series() return self.refused end
 
+-- The HELP and TYPE lines of a family.
+local function header(out, name, kind, help)
+  out[#out + 1] = format("# HELP %s %s", name, escape_help(help))
+  out[#out + 1] = format("# TYPE %s %s", name, kind)
+end
+
+-- The lines of one histogram series: cumulative buckets, +Inf, sum and count
+-- (the count is the +Inf bucket). names/values: its labels (may be empty).
+local function histogram_lines(out, name, names, values, buckets, counts, sum)
+  local cum = 0
+  for i, le in ipairs(buckets) do
+    cum = cum + counts[i]
+    out[#out + 1] = name .. "_bucket" .. labeltext(names, values, "le", num(le)) .. " " .. num(cum)
+  end
+  cum = cum + counts[#buckets + 1]
+  out[#out + 1] = name .. "_bucket" .. labeltext(names, values, "le", "+Inf") .. " " .. num(cum)
+  out[#out + 1] = name .. "_sum" .. labeltext(names, values) .. " " .. num(sum)
+  out[#out + 1] = name .. "_count" .. labeltext(names, values) .. " " .. num(cum)
+end
+
 local function render_metric(out, m)
-  out[#out + 1] = format("# HELP %s %s", m.name, escape_help(m.help))
-  out[#out + 1] = format("# TYPE %s %s", m.name, m.kind)
+  header(out, m.name, m.kind, m.help)
   for _, key in ipairs(m.order) do
     local s = m.series[key]
     if m.kind == "histogram" then
-      local cum = 0
-      for i, le in ipairs(m.buckets) do
-        cum = cum + s.counts[i]
-        out[#out + 1] = m.name .. "_bucket" .. labeltext(m.labelnames, s.values, "le", num(le)) .. " " .. num(cum)
-      end
-      cum = cum + s.counts[#m.buckets + 1]
-      out[#out + 1] = m.name .. "_bucket" .. labeltext(m.labelnames, s.values, "le", "+Inf") .. " " .. num(cum)
-      out[#out + 1] = m.name .. "_sum" .. labeltext(m.labelnames, s.values) .. " " .. num(s.sum)
-      out[#out + 1] = m.name .. "_count" .. labeltext(m.labelnames, s.values) .. " " .. num(s.n)
+      histogram_lines(out, m.name, m.labelnames, s.values, m.buckets, s.counts, s.sum)
     else
       out[#out + 1] = m.name .. labeltext(m.labelnames, s.values) .. " " .. num(s.v)
     end
@@ -158,6 +174,8 @@ local function render_metric(out, m)
 end
 
 M.escape_label = escape_label
+M.header = header
+M.histogram_lines = histogram_lines
 
 local Registry = {}
 Registry.__index = Registry
@@ -223,7 +241,7 @@ function Registry:define(kind, fname, name, help, labelnames, buckets, opts)
     m.new = function()
       local c = {}
       for i = 1, nb + 1 do c[i] = 0 end
-      return { counts = c, sum = 0, n = 0 }
+      return { counts = c, sum = 0 }
     end
   else
     m.new = function() return { v = 0 } end
