@@ -109,7 +109,6 @@ int call_hook(const char *name, int nargs, int nresults);
 void event_open(int bufsize, int reliable);
 uint64_t event_count(int ns, int kind);
 int event_watched(int ns);
-void netns_register(lua_State *L);
 int event_from_file(const char *path);
 void event_feed(const char *buf, size_t len);
 void event_close(void);
@@ -140,13 +139,12 @@ int netns_find(const char *name);
 int netns_add(const char *spec);
 void netns_remove(int i);
 struct mnl_socket *netns_socket(int i, int flags);
-void netns_scan(void (*fn)(const char *name));
-int netns_exists(int i);
 int netns_follow(void);
 int netns_watch(const char *spec);
 void netns_unwatch(int ns);
 int event_watch(int ns);
 void event_unwatch(int ns);
+void netns_register(lua_State *L);
 
 /* mnl_nlmsg_ok casts nlmsg_len to int: a length of 2^31 or more passes and the
  * walk then leaves the buffer. Canned input (--netlink-file) can say anything. */

@@ -82,11 +82,12 @@ static void respond(struct client *c, const char *status, const char *type, cons
 static void serve_metrics(struct client *c)
 {
 	lua_State *L = G.L;
-	if (call_hook("metrics", 0, 1) != LUA_OK || !lua_isstring(L, -1)) {
-		if (lua_isstring(L, -1))
-			call_report(L, "metrics");
+	int st = call_hook("metrics", 0, 1);
+	if (st != LUA_OK || !lua_isstring(L, -1)) {
+		if (st != LUA_OK)
+			call_report(L, "metrics");   /* reports and pops the error */
 		else
-			lua_pop(L, 1);
+			lua_pop(L, 1);               /* not a body */
 		static const char msg[] = "metrics failed\n";
 		respond(c, "500 Internal Server Error", "text/plain", msg, sizeof(msg) - 1);
 		return;

@@ -125,7 +125,7 @@ struct mnl_socket *netns_socket(int i, int flags)
 }
 
 /* Calls fn(name) for each namespace file under /run/netns. */
-void netns_scan(void (*fn)(const char *name))
+static void netns_scan(void (*fn)(const char *name))
 {
 	DIR *d = opendir("/run/netns");
 	if (!d)
@@ -137,7 +137,7 @@ void netns_scan(void (*fn)(const char *name))
 }
 
 /* Whether /run/netns still has a file for slot i (self always exists). */
-int netns_exists(int i)
+static int netns_exists(int i)
 {
 	if (i == 0)
 		return 1;

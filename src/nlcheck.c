@@ -27,12 +27,11 @@ struct schema {
 	int strict;                    /* a type past max is refused, not skipped */
 };
 
-#define SCHEMA(name, max, ...) \
+#define SCHEMA_AS(strict, name, max, ...) \
 	static const struct rule name##_rules[(max) + 1] = { __VA_ARGS__ }; \
-	static const struct schema name = { (max), name##_rules, 0 }
-#define STRICT_SCHEMA(name, max, ...) \
-	static const struct rule name##_rules[(max) + 1] = { __VA_ARGS__ }; \
-	static const struct schema name = { (max), name##_rules, 1 }
+	static const struct schema name = { (max), name##_rules, (strict) }
+#define SCHEMA(name, max, ...) SCHEMA_AS(0, name, max, __VA_ARGS__)
+#define STRICT_SCHEMA(name, max, ...) SCHEMA_AS(1, name, max, __VA_ARGS__)
 
 SCHEMA(ip, CTA_IP_MAX,
        [CTA_IP_V4_SRC] = { U32, NULL }, [CTA_IP_V4_DST] = { U32, NULL },

@@ -117,6 +117,18 @@ static void send_line(struct sink *s, struct line *l)
 	}
 }
 
+/* A line holding a copy of text, counted as queued; NULL when out of memory. */
+static struct line *new_line(struct sink *s, const char *text, size_t len)
+{
+	struct line *l = malloc(sizeof(*l) + len);
+	if (l) {
+		l->next = NULL, l->len = len, l->s = s;
+		memcpy(l->data, text, len);
+		s->queued += len;
+	}
+	return l;
+}
+
 static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf)
 {
 	(void)h, (void)want;
@@ -147,13 +159,9 @@ static void send_preamble(struct sink *s)
 	}
 	size_t len;
 	const char *text = lua_tolstring(L, -1, &len);
-	struct line *l = text && len ? malloc(sizeof(*l) + len) : NULL;
-	if (l) {
-		l->next = NULL, l->len = len;
-		memcpy(l->data, text, len);
-		s->queued += len;
+	struct line *l = text && len ? new_line(s, text, len) : NULL;
+	if (l)
 		send_line(s, l);
-	}
 	lua_pop(L, 1);
 }
 
@@ -185,20 +193,17 @@ static void start_connect(struct sink *s)
 		return;
 	s->reconnects++;
 	s->conn.data = s;
-	if (s->kind == S_TCP) {
+	if (s->kind == S_TCP)
 		uv_tcp_init(G.loop, &s->u.tcp);
-		uv_unref(&s->u.h);            /* a sink alone keeps nothing running */
-		s->u.h.data = s;
-		s->open = 1, s->handles++;
-		if (uv_tcp_connect(&s->conn, &s->u.tcp, (struct sockaddr *)&s->sa, on_connect) < 0)
-			disconnect(s);
-	} else {
+	else
 		uv_pipe_init(G.loop, &s->u.pipe, 0);
-		uv_unref(&s->u.h);
-		s->u.h.data = s;
-		s->open = 1, s->handles++;
+	uv_unref(&s->u.h);                /* a sink alone keeps nothing running */
+	s->u.h.data = s;
+	s->open = 1, s->handles++;
+	if (s->kind == S_UNIX)
 		uv_pipe_connect(&s->conn, &s->u.pipe, s->path, on_connect);
-	}
+	else if (uv_tcp_connect(&s->conn, &s->u.tcp, (struct sockaddr *)&s->sa, on_connect) < 0)
+		disconnect(s);
 }
 
 static struct sink *check_sink(lua_State *L)
@@ -239,6 +244,11 @@ static int sink_open(lua_State *L)
 			return luaL_argerror(L, 2, "socket path too long");
 		}
 		strcpy(s->path, addr);
+		if (kind == S_DGRAM) {        /* the address every write goes to */
+			struct sockaddr_un *un = (struct sockaddr_un *)&s->sa;
+			un->sun_family = AF_UNIX;
+			strcpy(un->sun_path, addr);
+		}
 	}
 	if (kind == S_DGRAM || kind == S_UDP) {
 		int fam = kind == S_DGRAM ? AF_UNIX : s->sa.ss_family;
@@ -277,10 +287,9 @@ static int sink_write(lua_State *L)
 	size_t len;
 	const char *text = luaL_checklstring(L, 2, &len);
 	if (s->kind == S_DGRAM || s->kind == S_UDP) {
-		struct sockaddr_un un = { .sun_family = AF_UNIX };
-		strcpy(un.sun_path, s->path);
 		ssize_t n = s->kind == S_UDP ? send(s->fd, text, len, MSG_DONTWAIT)
-					     : sendto(s->fd, text, len, MSG_DONTWAIT, (struct sockaddr *)&un, sizeof(un));
+					     : sendto(s->fd, text, len, MSG_DONTWAIT, (struct sockaddr *)&s->sa,
+						      sizeof(struct sockaddr_un));
 		if (n < 0) {
 			s->dropped++;
 			lua_pushboolean(L, 0);
@@ -295,12 +304,9 @@ static int sink_write(lua_State *L)
 		lua_pushboolean(L, 0);
 		return 1;
 	}
-	struct line *l = malloc(sizeof(*l) + len);
+	struct line *l = new_line(s, text, len);
 	if (!l)
 		return luaL_error(L, "out of memory");
-	l->next = NULL, l->len = len, l->s = s;
-	memcpy(l->data, text, len);
-	s->queued += len;
 	s->lines++;
 	if (s->connected) {
 		send_line(s, l);
@@ -349,11 +355,7 @@ static int sink_close(lua_State *L)
 		free(s);
 		return 0;
 	}
-	s->connected = 0;
-	if (s->open) {
-		s->open = 0;
-		uv_close(&s->u.h, handle_closed);
-	}
+	disconnect(s);                    /* closed: handle_closed will not retry */
 	uv_close((uv_handle_t *)&s->retry, handle_closed);
 	return 0;
 }

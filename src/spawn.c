@@ -36,6 +36,21 @@ struct proc {
 
 static struct proc *running;
 
+/* Lets go of what pr holds in its Lua state (callback, userdata): when it
+ * finishes, or before that state closes (spawn_detach). */
+static void release(struct proc *pr)
+{
+	if (pr->L) {
+		luaL_unref(pr->L, LUA_REGISTRYINDEX, pr->cb);
+		luaL_unref(pr->L, LUA_REGISTRYINDEX, pr->self);
+	}
+	pr->cb = pr->self = LUA_NOREF;
+	if (pr->ud)
+		*pr->ud = NULL;
+	pr->ud = NULL;
+	pr->L = NULL;
+}
+
 static void finish(struct proc *pr)
 {
 	lua_State *L = pr->L;
@@ -53,17 +68,12 @@ static void finish(struct proc *pr)
 			call_report(L, "spawn callback error");
 		}
 	}
-	if (L) {
-		luaL_unref(L, LUA_REGISTRYINDEX, pr->cb);
-		luaL_unref(L, LUA_REGISTRYINDEX, pr->self);
-	}
+	release(pr);
 	if (pr->prevp) {
 		*pr->prevp = pr->next;
 		if (pr->next)
 			pr->next->prevp = pr->prevp;
 	}
-	if (pr->ud)
-		*pr->ud = NULL;
 	free(pr->o.buf);
 	free(pr->e.buf);
 	free(pr->stdin_text);
@@ -268,26 +278,18 @@ static int spawn_pid(lua_State *L)
 	return 1;
 }
 
-/* At shutdown, before the Lua state goes: close what is still open of every
- * running command (the commands themselves go on); the close callbacks then free
- * them on the next loop turn, without calling into Lua (G.stopping). */
 /* Before state L closes (reload): its processes run on, but nothing of L is
  * touched when they finish. */
 void spawn_detach(lua_State *L)
 {
-	for (struct proc *pr = running; pr; pr = pr->next) {
-		if (pr->L != L)
-			continue;
-		luaL_unref(L, LUA_REGISTRYINDEX, pr->cb);
-		luaL_unref(L, LUA_REGISTRYINDEX, pr->self);
-		pr->cb = pr->self = LUA_NOREF;
-		if (pr->ud)
-			*pr->ud = NULL;
-		pr->ud = NULL;
-		pr->L = NULL;
-	}
+	for (struct proc *pr = running; pr; pr = pr->next)
+		if (pr->L == L)
+			release(pr);
 }
 
+/* At shutdown, before the Lua state goes: close what is still open of every
+ * running command (the commands themselves go on); the close callbacks then free
+ * them on the next loop turn, without calling into Lua (G.stopping). */
 void spawn_close_all(void)
 {
 	for (struct proc *pr = running; pr; pr = pr->next) {
