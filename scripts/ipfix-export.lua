@@ -16,12 +16,13 @@
 -- nf_conntrack_timestamp=1 (else the time ctlua saw the NEW event is used).
 local ct = require "ctlua"
 local USAGE = "usage: ctlua scripts/ipfix-export.lua -- --collector HOST:PORT [--transport udp|tcp] [--domain N] [--refresh S] [--proto P]... [--sample N] [--min-bytes B]"
-local opt = require("ctlua.args").parse({ ... }, {
+local args = require "ctlua.args"
+local opt = args.parse({ ... }, {
   collector = { "string" }, transport = { "string", "udp" }, domain = { "number", 1 },
   refresh = { "number", 600 }, proto = { "list" }, sample = { "number", 1 },
   min_bytes = { "number", 0 },
 }, USAGE)
-if not opt.collector then error(setmetatable({}, { __tostring = function() return "--collector is required\n" .. USAGE end }), 0) end
+if not opt.collector then args.fail("--collector is required", USAGE) end
 
 for _, k in ipairs { "acct", "timestamp" } do
   local f = io.open("/proc/sys/net/netfilter/nf_conntrack_" .. k)

@@ -7,29 +7,19 @@
 --                                (with --json: JSON lines to a collector)
 local ct = require "ctlua"
 
-local json, opts, to = false, nil, nil
-local args = { ... }
-local i = 1
-while i <= #args do
-  local a = args[i]
-  if a == "--json" then
-    json = true
-  elseif a == "--timestamp" then
-    opts = { timestamp = true }
-  elseif a == "--to" and args[i + 1] then
-    to = args[i + 1]
-    i = i + 1
-  else
-    error("log.lua: unknown argument '" .. a .. "' (use --json, --timestamp, --to SINK)", 0)
-  end
-  i = i + 1
-end
+local USAGE = "usage: ctlua scripts/log.lua -- [--json] [--timestamp] [--to SINK]"
+local args = require "ctlua.args"
+local opt = args.parse({ ... }, {
+  json = { "flag" }, timestamp = { "flag" }, to = { "string" },
+}, USAGE)
+local json, to = opt.json, opt.to
+local opts = opt.timestamp and { timestamp = true } or nil
 
 local print_event
 if to then
   -- A sink: a file, a TCP or unix socket (reconnecting, never blocking), syslog.
   local o, err = ct.sink_spec(to)
-  if not o then error("log.lua: " .. err, 0) end
+  if not o then args.fail("log.lua: " .. err, USAGE) end
   o.format, o.timestamp = json and "json" or "text", opts ~= nil
   local sink, msg = ct.sink(o)
   if not sink then error("log.lua: cannot open " .. to .. ": " .. tostring(msg), 0) end

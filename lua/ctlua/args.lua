@@ -6,18 +6,20 @@
 --     allow = { "list" } }, USAGE)
 local M = {}
 
+--- M.fail(msg, usage): raises a usage error: the user's, not the script's, so an
+-- error object whose text (msg, then usage) the loader prints without a traceback.
+function M.fail(msg, usage)
+  local text = (msg ~= "" and msg .. "\n" or "") .. usage
+  error(setmetatable({}, { __tostring = function() return text end }), 0)
+end
+
 function M.parse(argv, spec, usage)
   local opt = {}
   for name, s in pairs(spec) do
     if s[1] == "list" then opt[name] = {} elseif s[2] ~= nil then opt[name] = s[2] end
   end
   local i = 1
-  -- A usage error is the user's, not the script's: an error object whose text
-  -- the loader prints without a traceback.
-  local function fail(msg)
-    local text = (msg ~= "" and msg .. "\n" or "") .. usage
-    error(setmetatable({}, { __tostring = function() return text end }), 0)
-  end
+  local function fail(msg) M.fail(msg, usage) end
   while i <= #argv do
     local a = argv[i]
     local name = a:match("^%-%-([%w%-]+)$")

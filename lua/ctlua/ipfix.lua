@@ -57,11 +57,12 @@ local TEMPLATES = {
                  { "postNATSourceIPv6Address", "postNATDestinationIPv6Address",
                    "postNAPTSourceTransportPort", "postNAPTDestinationTransportPort" }),
 }
+local TIDS = { 256, 257, 258, 259 }   -- in the order sets go out
 M.TEMPLATES, M.IE = TEMPLATES, IE
 
 local function template_set(pen)
   local parts = {}
-  for _, tid in ipairs { 256, 257, 258, 259 } do
+  for _, tid in ipairs(TIDS) do
     local names = TEMPLATES[tid]
     parts[#parts + 1] = pack(">I2I2", tid, #names)
     for _, n in ipairs(names) do
@@ -80,6 +81,18 @@ end
 
 local Exporter = {}
 Exporter.__index = Exporter
+
+-- An IPFIX message: the header (version 10, length, export time, sequence
+-- number, observation domain), then the sets in body.
+function Exporter:message(now, body)
+  return pack(">I2I2I4I4I4", 10, 16 + #body, floor(now), self.seq & 0xffffffff, self.domain) .. body
+end
+
+-- No records pending: one empty list per template.
+function Exporter:clear()
+  for _, tid in ipairs(TIDS) do self.pending[tid] = {} end
+  self.count, self.size = 0, 0
+end
 
 -- The record of one flow, and its template id; nil when ev is not a flow.
 function Exporter:record(ev)
@@ -125,17 +138,15 @@ function Exporter:flush()
   local with_templates
   if self.count > 0 then with_templates = self.due else with_templates = self:templates_due(now) end
   if with_templates then sets[1] = self.tset end
-  for _, tid in ipairs { 256, 257, 258, 259 } do
+  for _, tid in ipairs(TIDS) do
     local recs = self.pending[tid]
     if #recs > 0 then
       local body = concat(recs)
       sets[#sets + 1] = pack(">I2I2", tid, 4 + #body) .. body
     end
   end
-  local body = concat(sets)
-  local msg = pack(">I2I2I4I4I4", 10, 16 + #body, floor(now), self.seq & 0xffffffff, self.domain) .. body
   local n = self.count
-  local ok = self.out:write(msg)
+  local ok = self.out:write(self:message(now, concat(sets)))
   self.messages = self.messages + 1
   if ok then
     self.sent = self.sent + n
@@ -146,8 +157,8 @@ function Exporter:flush()
   -- RFC 7011: the sequence number counts data records sent, lost or not, so a
   -- collector can tell how many went missing.
   self.seq = self.seq + n
-  for _, tid in ipairs { 256, 257, 258, 259 } do self.pending[tid] = {} end
-  self.count, self.size, self.force_templates = 0, 0, false
+  self:clear()
+  self.force_templates = false
   return ok
 end
 
@@ -164,7 +175,7 @@ end
 function Exporter:preamble()
   local now = self.now()
   self.template_time, self.templates_sent = now, self.templates_sent + 1
-  return pack(">I2I2I4I4I4", 10, 16 + #self.tset, floor(now), self.seq & 0xffffffff, self.domain) .. self.tset
+  return self:message(now, self.tset)
 end
 
 --- exporter:export(ev) -> true | false (not a flow, or dropped)
@@ -225,9 +236,9 @@ function M.new(core, ct, o)
     core = core, now = ct.now, transport = transport,
     domain = int("domain", 1, 0, 0xffffffff), refresh = o.template_refresh or 600,
     mtu = int("mtu", 1400, 512, 65000), pen = int("pen", DOC_PEN, 1, 0xffffffff),
-    pending = { [256] = {}, [257] = {}, [258] = {}, [259] = {} }, count = 0, size = 0,
-    seq = 0, sent = 0, dropped = 0, messages = 0, templates_sent = 0, first = {},
+    pending = {}, seq = 0, sent = 0, dropped = 0, messages = 0, templates_sent = 0, first = {},
   }, Exporter)
+  self:clear()
   if type(self.refresh) ~= "number" or self.refresh <= 0 then bad("template_refresh: seconds > 0") end
   self.tset = template_set(self.pen)
   local out, msg, code = ct.sink {
