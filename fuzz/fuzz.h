@@ -1,7 +1,6 @@
 /* fuzz/fuzz.h — what the fuzz targets share: Lua line coverage as libFuzzer
  * feedback, and `finding`, how Lua code reports a broken property.
  *
- *
  * liblua is Debian's, not instrumented, so libFuzzer would see none of the Lua
  * code it drives (the runtime, the parser, the formatter). A line hook counts
  * each (previous line, line) pair in libFuzzer's extra-counters section, which it

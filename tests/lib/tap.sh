@@ -80,6 +80,12 @@ wait_until() {
 	done
 }
 
+# listening tcp|udp PORT — something listens on PORT (to wait_until).
+listening() { ss -l"${1:0:1}"nH "sport = :$2" | grep -q .; }
+
+# scrape PORT — what ctlua --metrics PORT serves at /metrics (bounded: 5 s).
+scrape() { curl -s --max-time 5 "http://127.0.0.1:$1/metrics"; }
+
 lines() { if [ -f "$1" ]; then wc -l < "$1"; else echo 0; fi; }
 has_lines() { [ "$(lines "$1")" -ge "$2" ]; }
 

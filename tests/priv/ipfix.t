@@ -34,8 +34,7 @@ bg "$T_TMP/echo.out" "$T_TMP/echo.err" ip netns exec $PEER socat UDP4-RECVFROM:8
 
 mkdir -p "$T_TMP/flows"
 bg "$T_TMP/nfcapd.out" "$T_TMP/nfcapd.err" nfcapd -w "$T_TMP/flows" -p 4739 -b 127.0.0.1 -t 3600; NFCAPD=$BG_PID
-udp_listening() { ss -lunH "sport = :$1" | grep -q .; }
-wait_until 10 udp_listening 4739; ok $? "nfcapd listens on 127.0.0.1:4739"
+wait_until 10 listening udp 4739; ok $? "nfcapd listens on 127.0.0.1:4739"
 # The export under test, and beside it the event times, for the comparison.
 export TIMES=$T_TMP/times.txt
 bg "$T_TMP/x.out" "$T_TMP/x.err" "$CTLUA" "$TOP/scripts/ipfix-export.lua" -e '
@@ -100,7 +99,7 @@ same_file "$T_TMP/got-times.txt" "$T_TMP/want-times.txt" "flow start and end, to
 # The datagrams themselves: a second exporter with a 1 s template refresh, into a
 # capture; 60 flows so that records are batched under the MTU.
 bg "$T_TMP/cap.bin" "$T_TMP/cap.err" socat -u UDP4-RECV:4740,bind=127.0.0.1 STDOUT; CAP=$BG_PID
-wait_until 10 udp_listening 4740; ok $? "a capture listens on 4740"
+wait_until 10 listening udp 4740; ok $? "a capture listens on 4740"
 bg "$T_TMP/y.out" "$T_TMP/y.err" "$CTLUA" "$TOP/scripts/ipfix-export.lua" -- --collector 127.0.0.1:4740 --refresh 1 --domain 7
 Y=$BG_PID
 wait_until 10 nl_subscribed $Y; ok $? "a second exporter subscribed"

@@ -23,14 +23,13 @@ ct.on("destroy", { proto = "udp" }, function() live:dec() end)
 LUA
 bg "$T_TMP/out" "$T_TMP/err" "$CTLUA" --metrics $PORT "$T_TMP/m.lua"; P=$BG_PID
 wait_until 10 nl_subscribed $P; ok $? "ctlua subscribed"
-scrape() { curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics"; }
-wait_until 10 scrape > /dev/null; ok $? "/metrics answers on 127.0.0.1:$PORT"
+wait_until 10 scrape $PORT > /dev/null; ok $? "/metrics answers on 127.0.0.1:$PORT"
 like "$(ss -ltnH "sport = :$PORT")" "127\.0\.0\.1:$PORT" "a bare port binds loopback only"
 
 for p in 5001 5002 5003 5004 5005; do "$TGEN" udp-oneway 127.0.0.1 $p 40000 > /dev/null; done
-ctnew() { scrape | grep -q '^ctlua_events_total{event="new"} 5$'; }
+ctnew() { scrape $PORT | grep -q '^ctlua_events_total{event="new"} 5$'; }
 wait_until 20 ctnew; ok $? "ctlua_events_total counts the 5 NEW events"
-scrape > "$T_TMP/scrape.txt"
+scrape $PORT > "$T_TMP/scrape.txt"
 promtool check metrics < "$T_TMP/scrape.txt" > "$T_TMP/promtool.txt" 2>&1
 ok $? "promtool check metrics passes on a live scrape"
 [ -s "$T_TMP/promtool.txt" ] && note "$(cat "$T_TMP/promtool.txt")"
@@ -57,7 +56,7 @@ is "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $big" "http://127.0.0.1:
 # scrape still answers; the silent one is cut after 5 s.
 exec 3<>/dev/tcp/127.0.0.1/$PORT
 "$TGEN" udp-oneway 127.0.0.1 5006 40000 > /dev/null
-ct6() { scrape | grep -q '^ctlua_events_total{event="new"} 6$'; }
+ct6() { scrape $PORT | grep -q '^ctlua_events_total{event="new"} 6$'; }
 wait_until 10 ct6; ok $? "a stalled client does not hold up events or other scrapes"
 cut_off() { ! ss -tnH state established "sport = :$PORT" | grep -q .; }
 wait_until 10 cut_off; ok $? "the silent client is disconnected"

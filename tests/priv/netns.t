@@ -75,11 +75,10 @@ stop_pid $P
 bg "$T_TMP/m.out" "$T_TMP/m.err" "$CTLUA" --metrics 9480 --netns $A --netns $B -e 'ct.on("new", function() end)'; P=$BG_PID
 wait_until 10 subscribed_in $A; ok $? "ctlua --metrics --netns subscribed"
 ip netns exec $B "$TGEN" udp-oneway 127.0.0.1 5557 40002 > /dev/null
-scrape() { curl -s --max-time 5 http://127.0.0.1:9480/metrics; }
-b1() { scrape | grep -q "^ctlua_events_total{event=\"new\",netns=\"$B\"} 1$"; }
+b1() { scrape 9480 | grep -q "^ctlua_events_total{event=\"new\",netns=\"$B\"} 1$"; }
 wait_until 20 b1; ok $? "ctlua_events_total carries the namespace"
 want_a=$(ip netns exec $A conntrack -C); want_b=$(ip netns exec $B conntrack -C)
-like "$(scrape | grep '^ctlua_conntrack_entries' | tr '\n' ' ')" \
+like "$(scrape 9480 | grep '^ctlua_conntrack_entries' | tr '\n' ' ')" \
 	"ctlua_conntrack_entries\{netns=\"$A\"\} $want_a ctlua_conntrack_entries\{netns=\"$B\"\} $want_b" \
 	"ctlua_conntrack_entries per namespace ($want_a, $want_b) as conntrack -C counts them"
 stop_pid $P

@@ -38,11 +38,10 @@ ct.on("new", { proto = "udp" }, function(ev) s:write(ev) end)
 LUA
 collector() { bg "$1" /dev/null socat -u TCP-LISTEN:5140,reuseaddr OPEN:/dev/stdout; C=$BG_PID; }
 collector "$T_TMP/c1.txt"
-listening() { ss -ltnH 'sport = :5140' | grep -q .; }
-wait_until 10 listening; ok $? "collector 1 listens"
+wait_until 10 listening tcp 5140; ok $? "collector 1 listens"
 bg "$T_TMP/tcp.out" "$T_TMP/tcp.err" "$CTLUA" --metrics 9478 "$T_TMP/tcp.lua"; P=$BG_PID
 wait_until 10 nl_subscribed $P; ok $? "ctlua with a TCP sink subscribed"
-metric() { curl -s --max-time 5 http://127.0.0.1:9478/metrics | sed -n "s/^$1 //p"; }
+metric() { scrape 9478 | sed -n "s/^$1 //p"; }
 SINK='{sink="tcp:127.0.0.1:5140"}'
 connected() { [ "$(metric "ctlua_sink_connected$SINK")" = "$1" ]; }
 wait_until 10 connected 1; ok $? "the sink connected"

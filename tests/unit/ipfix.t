@@ -11,8 +11,7 @@ cat > "$T_TMP/rec.txt" <<'REC'
 [1700000200.000000]	[DESTROY] tcp      6 src=10.0.0.1 dst=10.0.0.3 sport=2222 dport=80 src=10.0.0.3 dst=10.0.0.1 sport=80 dport=2222 [ASSURED] delta-time=5 id=8
 REC
 bg "$T_TMP/cap.bin" /dev/null socat -u UDP4-RECV:$PORT,bind=127.0.0.1 STDOUT; CAP=$BG_PID
-listening() { ss -lunH "sport = :$PORT" | grep -q .; }
-wait_until 10 listening; ok $? "a capture listens"
+wait_until 10 listening udp $PORT; ok $? "a capture listens"
 "$CTLUA" --replay "$T_TMP/rec.txt" -e '
 	local x = assert(ct.ipfix { collector = "127.0.0.1:'$PORT'" })
 	ct.on("destroy", function(ev) x:export(ev) end)
@@ -31,10 +30,9 @@ is "$(tail -1 "$T_TMP/dec.txt" | cut -d' ' -f1)" ok "well-formed messages"
 # Over TCP the templates go once per connection: a collector that restarts gets
 # them again before any data (the decoder refuses a data set before its template).
 TPORT=$((PORT + 1))
-tcp_listening() { ss -ltnH "sport = :$TPORT" | grep -q .; }
 collector() { bg "$1" /dev/null socat -u TCP-LISTEN:$TPORT,reuseaddr,bind=127.0.0.1 STDOUT; C=$BG_PID; }
 collector "$T_TMP/c1.bin"
-wait_until 10 tcp_listening; ok $? "a TCP collector listens"
+wait_until 10 listening tcp $TPORT; ok $? "a TCP collector listens"
 bg "$T_TMP/tcp.out" "$T_TMP/tcp.err" "$CTLUA" -e '
 	local x = assert(ct.ipfix { collector = "127.0.0.1:'$TPORT'", transport = "tcp", flush = 0.1 })
 	local n = 0
