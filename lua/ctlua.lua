@@ -5,7 +5,6 @@
 
 local core, mode = ...     -- mode: "live", "netlink-file" or "replay"
 local filter = require "ctlua.filter"
-local format = require "ctlua.format"
 
 filter.init(core)
 
@@ -237,19 +236,12 @@ function ct.state(opts) return window.state(opts, ct.now) end
 
 --- ct.format(ev [, opts]) -> the line conntrack -E (or -E expect) prints for ev
 -- opts.timestamp = true: the `-o timestamp` form.
-ct.format = format.format
-
-local cjson = require("cjson").new()
-cjson.encode_sparse_array(true)
-cjson.encode_invalid_numbers("null")
-cjson.encode_number_precision(14)
+-- The C formatter (src/format.c) that sinks use on messages, here on tables.
+ct.format = core.format
 
 --- ct.json(value) -> one-line JSON text of an event or any plain table
-function ct.json(v)
-  local ok, res = pcall(cjson.encode, v)
-  if not ok then error("bad argument #1 to 'json' (" .. tostring(res) .. ")", 2) end
-  return res
-end
+-- As lua-cjson wrote it, keys in one fixed order (src/format.c json_keys, then sorted).
+ct.json = core.json
 
 -- Table operations ---------------------------------------------------------------
 -- Misuse raises naming the field; kernel refusals return nil, message, code where

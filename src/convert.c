@@ -591,3 +591,419 @@ void convert_print_fields(void)
 	for (unsigned i = 0; i < NELEM(exp_fields); i++)
 		printf("| `%s` | %s |\n", exp_fields[i].name, exp_fields[i].doc);
 }
+
+/* Event tables back into struct ctev (ct.format) ---------------------------------- */
+
+/* Reading a table leaves the strings it made on the stack until the line is
+ * written; strings of the table itself stay alive with it. */
+static int tget(lua_State *L, int t, const char *k)
+{
+	return lua_getfield(L, t, k);
+}
+
+static int get_int(lua_State *L, int t, const char *k, lua_Integer *v)
+{
+	int ty = tget(L, t, k);
+	if (ty == LUA_TNIL) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	int ok;
+	*v = lua_tointegerx(L, -1, &ok);
+	if (!ok)
+		luaL_error(L, "bad argument #1 to 'format' (field '%s': integer expected, got %s)", k,
+			   luaL_typename(L, -1));
+	lua_pop(L, 1);
+	return 1;
+}
+
+static int get_num(lua_State *L, int t, const char *k, double *v)
+{
+	if (tget(L, t, k) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	int ok;
+	*v = lua_tonumberx(L, -1, &ok);
+	if (!ok)
+		luaL_error(L, "bad argument #1 to 'format' (field '%s': number expected, got %s)", k,
+			   luaL_typename(L, -1));
+	lua_pop(L, 1);
+	return 1;
+}
+
+/* A text field: its string, kept on the stack (any value, as string.format's %s). */
+static const char *get_text(lua_State *L, int t, const char *k, size_t *n)
+{
+	if (tget(L, t, k) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return NULL;
+	}
+	const char *s = luaL_tolstring(L, -1, n);
+	lua_remove(L, -2);
+	return s;
+}
+
+static int truthy(lua_State *L, int t, const char *k)
+{
+	if (lua_type(L, t) != LUA_TTABLE)
+		return 0;
+	lua_getfield(L, t, k);
+	int v = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+static void read_tuple(lua_State *L, int ev, const char *k, struct cttuple *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (tget(L, ev, k) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return;
+	}
+	int ti = lua_gettop(L);
+	lua_Integer v;
+	if ((t->srctext = get_text(L, ti, "src", &t->srclen)))
+		t->has |= TH_SRC;
+	if ((t->dsttext = get_text(L, ti, "dst", &t->dstlen)))
+		t->has |= TH_DST;
+	if (get_int(L, ti, "sport", &v))
+		t->sport = (uint16_t)v, t->has |= TH_SPORT;
+	if (get_int(L, ti, "dport", &v))
+		t->dport = (uint16_t)v, t->has |= TH_DPORT;
+	if (get_int(L, ti, "type", &v))
+		t->type = (uint8_t)v, t->has |= TH_TYPE;
+	if (get_int(L, ti, "code", &v))
+		t->code = (uint8_t)v, t->has |= TH_CODE;
+	if (get_int(L, ti, "id", &v))
+		t->icmpid = (uint16_t)v, t->has |= TH_ICMPID;
+	if (get_int(L, ti, "zone", &v))
+		t->zone = (uint16_t)v, t->has |= TH_ZONE;
+	if (get_int(L, ti, "packets", &v))
+		t->packets = (uint64_t)v, t->has |= TH_PACKETS;
+	if (get_int(L, ti, "bytes", &v))
+		t->bytes = (uint64_t)v, t->has |= TH_BYTES;
+	if (get_int(L, ti, "protonum", &v))
+		t->protonum = (uint8_t)v, t->has |= TH_PROTONUM;
+	/* The tuple table stays on the stack: its strings are in use. */
+}
+
+/* Reads the event table at idx into ev, as ct.format sees it. */
+static void ctev_from_table(lua_State *L, int idx, struct ctev *ev, struct ctev_names *names)
+{
+	static const char *const known[] = { "tcp", "udp", "udplite", "icmp", "icmpv6", "sctp", "dccp", "gre" };
+	memset(ev, 0, sizeof(*ev));
+	lua_Integer v;
+	double d;
+	size_t n;
+	ev->kind = -1;
+	if (lua_getfield(L, idx, "event") == LUA_TSTRING) {
+		const char *e = lua_tostring(L, -1);
+		for (int k = 0; k < EV_KINDS; k++)
+			if (strcmp(e, ev_kind_name[k]) == 0)
+				ev->kind = k;
+	}
+	lua_pop(L, 1);
+	lua_getfield(L, idx, "tuple");
+	lua_getfield(L, idx, "master");
+	lua_getfield(L, idx, "mask");
+	ev->exp = lua_toboolean(L, -1) || lua_toboolean(L, -2) || lua_toboolean(L, -3);
+	lua_pop(L, 3);
+	if (get_int(L, idx, "timeout", &v))
+		ev->timeout = (uint32_t)v, ev->has |= CH_TIMEOUT;
+	if (get_int(L, idx, "zone", &v))
+		ev->zone = (uint16_t)v, ev->has |= CH_ZONE;
+	if ((ev->helper = get_text(L, idx, "helper", &ev->helper_len)))
+		ev->has |= CH_HELPER;
+	lua_Integer pn = 0;
+	get_int(L, idx, "protonum", &pn);
+	if (ev->exp) {
+		read_tuple(L, idx, "tuple", &ev->t[T_EXPECTED]);
+		read_tuple(L, idx, "mask", &ev->t[T_MASK]);
+		read_tuple(L, idx, "master", &ev->t[T_MASTER]);
+		ev->t[T_EXPECTED].protonum = (uint8_t)pn, ev->t[T_EXPECTED].has |= TH_PROTONUM;
+		ev->has |= (CH_TUPLE0 << T_EXPECTED) | (CH_TUPLE0 << T_MASK) | (CH_TUPLE0 << T_MASTER);
+		if (get_int(L, idx, "class", &v))
+			ev->class_ = (uint32_t)v, ev->has |= CH_CLASS;
+		lua_getfield(L, idx, "flags");
+		int f = lua_gettop(L);
+		for (int i = 0; i < EXPFLAG_NAMES; i++)
+			if (truthy(L, f, exp_flag_bits[i]))
+				ev->flags |= 1u << i;
+		lua_pop(L, 1);
+	} else {
+		ev->protoname = "unknown";
+		if (lua_getfield(L, idx, "proto") == LUA_TSTRING) {
+			const char *p = lua_tostring(L, -1);
+			for (unsigned i = 0; i < NELEM(known); i++)
+				if (strcmp(p, known[i]) == 0)
+					ev->protoname = known[i];
+		}
+		lua_pop(L, 1);
+		ev->statetext = get_text(L, idx, "state", &n);
+		read_tuple(L, idx, "orig", &ev->t[T_ORIG]);
+		read_tuple(L, idx, "reply", &ev->t[T_REPLY]);
+		ev->t[T_ORIG].protonum = (uint8_t)pn, ev->t[T_ORIG].has |= TH_PROTONUM;
+		if (lua_getfield(L, idx, "status") != LUA_TNIL) {
+			int st = lua_gettop(L);
+			static const int bits[] = { 1, 2, 14, 15 };
+			ev->has |= CH_STATUS;
+			for (unsigned i = 0; i < NELEM(bits); i++)
+				if (truthy(L, st, status_bits[bits[i]]))
+					ev->status |= 1u << bits[i];
+		}
+		lua_pop(L, 1);
+		if (get_int(L, idx, "mark", &v))
+			ev->mark = (uint32_t)v, ev->has |= CH_MARK;
+		if (get_int(L, idx, "secmark", &v))
+			ev->secmark = (uint32_t)v, ev->has |= CH_SECMARK;
+		if ((ev->secctx = get_text(L, idx, "secctx", &ev->secctx_len)))
+			ev->has |= CH_SECCTX;
+		if (get_num(L, idx, "start", &ev->start_s))
+			ev->has |= CH_START;
+		if (get_num(L, idx, "stop", &ev->stop_s))
+			ev->has |= CH_STOP;
+		if (get_int(L, idx, "use", &v))
+			ev->use = (uint32_t)v, ev->has |= CH_USE;
+		if (get_int(L, idx, "id", &v))
+			ev->id = (uint32_t)v, ev->has |= CH_ID;
+		if (lua_getfield(L, idx, "labels") == LUA_TTABLE) {
+			int lt = lua_gettop(L);
+			names->n = 0;
+			lua_pushnil(L);
+			while (lua_next(L, lt)) {
+				lua_pop(L, 1);
+				if (lua_type(L, -1) == LUA_TSTRING && names->n < CTEV_LABEL_NAMES)
+					names->name[names->n++] = lua_tostring(L, -1);
+			}
+			ev->labelnames = names;
+			ev->has |= CH_LABELS;
+		}
+		/* The labels table stays on the stack: its keys are in use. */
+		if (get_int(L, idx, "portid", &v))
+			ev->portid = (uint32_t)v, ev->has |= CH_PORTID;
+		ev->progname = get_text(L, idx, "progname", &ev->progname_len);
+		ev->has |= CH_PROGNAME;
+	}
+	if (get_num(L, idx, "time", &d))
+		ev->time = d, ev->has |= CH_TIME;
+	(void)n;
+}
+
+static struct obuf out;
+
+/* core.format(ev [, opts]) -> the line conntrack -E (or -E expect) prints for ev.
+ * opts.timestamp: the -o timestamp form; opts.id: id= as -o id. */
+static int convert_format(lua_State *L)
+{
+	if (!lua_istable(L, 1))
+		return luaL_error(L, "bad argument #1 to 'format' (event table expected, got %s)",
+				  luaL_typename(L, 1));
+	int opts = 0;
+	if (lua_istable(L, 2)) {
+		opts |= truthy(L, 2, "timestamp") ? FMT_TIMESTAMP : 0;
+		opts |= truthy(L, 2, "id") ? FMT_ID : 0;
+	}
+	lua_settop(L, 1);
+	luaL_checkstack(L, 40, "format");
+	struct ctev ev;
+	static struct ctev_names names;
+	ctev_from_table(L, 1, &ev, &names);
+	out.n = 0, out.oom = 0;
+	format_text(&out, &ev, opts);
+	if (out.oom)
+		return luaL_error(L, "not enough memory");
+	lua_pushlstring(L, out.b, out.n);
+	return 1;
+}
+
+/* JSON of any value, as lua-cjson wrote it (sparse arrays as objects, NaN and
+ * infinities as null, 14 digits), but with object keys in one order: those of
+ * json_keys first, in its order, then the others sorted. So an event table and
+ * its message (format_json) give the same bytes. */
+struct jkey { int rank; size_t n; const char *s; double num; char buf[32]; };
+static struct jkey *jk;
+static size_t jk_cap;
+static size_t jk_top;
+static const char rank_key = 0;
+
+static int jkey_cmp(const void *a, const void *b)
+{
+	const struct jkey *x = a, *y = b;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	size_t n = x->n < y->n ? x->n : y->n;
+	int c = memcmp(x->s ? x->s : x->buf, y->s ? y->s : y->buf, n);
+	return c ? c : x->n < y->n ? -1 : x->n > y->n;
+}
+
+static void jvalue(lua_State *L, int idx, int depth, int ranks);
+
+static void jtable(lua_State *L, int idx, int depth, int ranks)
+{
+	if (depth > 1000)
+		luaL_error(L, "bad argument #1 to 'json' (Cannot serialise, excessive nesting (%d))", depth);
+	luaL_checkstack(L, 6, "json");
+	/* The keys of enclosing tables sit below this one's. */
+	size_t base = jk_top;
+	int array = 1;
+	double max = 0, items = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		if (jk_top == jk_cap) {
+			size_t cap = jk_cap ? jk_cap * 2 : 64;
+			struct jkey *p = realloc(jk, cap * sizeof(*p));
+			if (!p) {
+				jk_top = base;
+				luaL_error(L, "not enough memory");
+			}
+			jk = p, jk_cap = cap;
+		}
+		struct jkey *k = &jk[jk_top];
+		int t = lua_type(L, -1);
+		if (t == LUA_TSTRING) {
+			array = 0;
+			k->s = lua_tolstring(L, -1, &k->n);
+			lua_pushvalue(L, -1);
+			k->rank = lua_rawget(L, ranks) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : json_nkeys;
+			lua_pop(L, 1);
+		} else if (t == LUA_TNUMBER) {
+			double x = lua_tonumber(L, -1);
+			if (x >= 1 && floor(x) == x) {
+				if (x > max)
+					max = x;
+				items++;
+			} else {
+				array = 0;
+			}
+			k->s = NULL, k->num = x, k->rank = json_nkeys;
+			struct obuf kb = { k->buf, 0, sizeof(k->buf), 0 };
+			ob_num(&kb, x);
+			k->n = kb.n;
+		} else {
+			jk_top = base;
+			luaL_error(L, "bad argument #1 to 'json' (table key must be a number or string)");
+		}
+		jk_top++;
+	}
+	if (array && max > 0 && !(max > items * 2 && max > 10)) {
+		jk_top = base;
+		ob_lit(&out, "[");
+		for (lua_Integer i = 1; i <= (lua_Integer)max; i++) {
+			if (i > 1)
+				ob_lit(&out, ",");
+			lua_rawgeti(L, idx, i);
+			jvalue(L, lua_gettop(L), depth + 1, ranks);
+			lua_pop(L, 1);
+		}
+		ob_lit(&out, "]");
+		return;
+	}
+	size_t n = jk_top - base;
+	qsort(jk + base, n, sizeof(*jk), jkey_cmp);
+	ob_lit(&out, "{");
+	for (size_t i = 0; i < n; i++) {
+		struct jkey *k = &jk[base + i];
+		if (i)
+			ob_lit(&out, ",");
+		if (k->s) {
+			ob_jstr(&out, k->s, k->n);
+			lua_pushlstring(L, k->s, k->n);
+		} else {
+			ob_lit(&out, "\"");
+			ob_put(&out, k->buf, k->n);
+			ob_lit(&out, "\"");
+			lua_pushnumber(L, k->num);
+			if (floor(k->num) == k->num && fabs(k->num) < 9.2e18) {
+				lua_pop(L, 1);
+				lua_pushinteger(L, (lua_Integer)k->num);
+			}
+		}
+		ob_lit(&out, ":");
+		lua_rawget(L, idx);
+		jvalue(L, lua_gettop(L), depth + 1, ranks);
+		lua_pop(L, 1);
+		k = NULL;                /* jk may have moved */
+	}
+	ob_lit(&out, "}");
+	jk_top = base;
+}
+
+static void jvalue(lua_State *L, int idx, int depth, int ranks)
+{
+	switch (lua_type(L, idx)) {
+	case LUA_TNIL:
+		ob_lit(&out, "null");
+		break;
+	case LUA_TBOOLEAN:
+		if (lua_toboolean(L, idx))
+			ob_lit(&out, "true");
+		else
+			ob_lit(&out, "false");
+		break;
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, idx)) {
+			lua_Integer v = lua_tointeger(L, idx);
+			if (v > -100000000000000LL && v < 100000000000000LL)
+				ob_i64(&out, v);
+			else
+				ob_num(&out, (double)v);
+		} else {
+			ob_num(&out, lua_tonumber(L, idx));
+		}
+		break;
+	case LUA_TSTRING: {
+		size_t n;
+		const char *s = lua_tolstring(L, idx, &n);
+		ob_jstr(&out, s, n);
+		break;
+	}
+	case LUA_TTABLE:
+		jtable(L, idx, depth, ranks);
+		break;
+	case LUA_TLIGHTUSERDATA:
+		if (!lua_touserdata(L, idx)) {
+			ob_lit(&out, "null");
+			break;
+		}
+		/* fall through */
+	default:
+		luaL_error(L, "bad argument #1 to 'json' (Cannot serialise %s: type not supported)",
+			   luaL_typename(L, idx));
+	}
+}
+
+/* core.json(value) -> one-line JSON text */
+static int convert_json(lua_State *L)
+{
+	luaL_checkany(L, 1);
+	lua_settop(L, 1);
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &rank_key) == LUA_TNIL) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, json_nkeys);
+		for (int i = 0; i < json_nkeys; i++) {
+			lua_pushinteger(L, i);
+			lua_setfield(L, -2, json_keys[i]);
+		}
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &rank_key);
+	}
+	out.n = 0, out.oom = 0, jk_top = 0;
+	jvalue(L, 1, 1, 2);
+	if (out.oom)
+		return luaL_error(L, "not enough memory");
+	lua_pushlstring(L, out.b, out.n);
+	return 1;
+}
+
+static const luaL_Reg convert_funcs[] = {
+	{ "format", convert_format },
+	{ "json", convert_json },
+	{ NULL, NULL },
+};
+
+void convert_register(lua_State *L)
+{
+	luaL_setfuncs(L, convert_funcs, 0);
+}

@@ -271,6 +271,7 @@ int core_open(lua_State *L)
 {
 	luaL_newlib(L, core_funcs);
 	event_register(L);
+	convert_register(L);
 	timer_register(L);
 	table_register(L);
 	expect_register(L);

@@ -70,6 +70,7 @@ struct ctev {
 	double start_s, stop_s;        /* start, stop in seconds, as the table has them */
 	/* Only for tables formatted by ct.format: what the table said instead. */
 	const char *protoname;         /* NULL: from the protocol number */
+	const char *statetext;         /* NULL: from the protocol state */
 	const char *progname;
 	size_t progname_len;
 	const struct ctev_names *labelnames;

@@ -101,7 +101,7 @@ void ctev_finish(struct ctev *ev, int kind, double now, uint32_t own_portid, con
 	ev->netns = netns;
 	ev->start_s = (double)ev->start / 1e9;
 	ev->stop_s = (double)ev->stop / 1e9;
-	ev->protoname = NULL, ev->progname = NULL, ev->labelnames = NULL;
+	ev->protoname = NULL, ev->statetext = NULL, ev->progname = NULL, ev->labelnames = NULL;
 }
 
 /* Output buffer --------------------------------------------------------------- */
@@ -447,7 +447,7 @@ static void text_conntrack(struct obuf *o, const struct ctev *ev, int opts)
 		ob_lit(o, " ");
 		ob_u64(o, ev->timeout);
 	}
-	const char *st = ev->exp ? NULL : state_name(ev);
+	const char *st = ev->statetext ? ev->statetext : ev->exp ? NULL : state_name(ev);
 	if (st) {
 		ob_lit(o, " ");
 		ob_str(o, st);
