@@ -277,6 +277,7 @@ int core_open(lua_State *L)
 	expect_register(L);
 	spawn_register(L);
 	sink_register(L);
+	route_register(L);
 	netns_register(L);
 	lua_pushliteral(L, CTLUA_VERSION);
 	lua_setfield(L, -2, "version");

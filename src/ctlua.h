@@ -171,6 +171,13 @@ void table_register(lua_State *L);
 void expect_register(lua_State *L);
 void spawn_register(lua_State *L);
 void sink_register(lua_State *L);
+void route_register(lua_State *L);
+
+/* route.c: sinks as handlers, fed from struct ctev in C. */
+int route_wants(int kind);
+void route_event(const struct ctev *ev);
+void route_flush(void);
+void route_drop_state(lua_State *L);
 void spawn_close_all(void);
 void spawn_detach(lua_State *L);
 

@@ -97,8 +97,10 @@ static void deliver_lua(lua_State *L, const struct ctev *ev)
 	G.stats.htime_sum += s;
 }
 
-/* Protected (one call per batch): each message is classified, decoded once, and
- * handed to the Lua handlers. */
+static uint32_t lua_kinds = ~0u;  /* kinds the Lua runtime wants (core.lua_kinds) */
+
+/* Protected (one call per batch): each message is classified, decoded once, then
+ * written by the sink handlers (route.c) and handed to the Lua handlers. */
 static int deliver_batch(lua_State *L)
 {
 	lua_rawgeti(L, LUA_REGISTRYINDEX, G.dispatch_ref);
@@ -121,7 +123,10 @@ static int deliver_batch(lua_State *L)
 				continue;
 			}
 			ctev_finish(&ev, kind, batch_now, own_portid, netns);
-			deliver_lua(L, &ev);
+			if (route_wants(kind))
+				route_event(&ev);
+			if ((lua_kinds >> kind) & 1)
+				deliver_lua(L, &ev);
 		}
 	}
 	return 0;
@@ -135,6 +140,7 @@ static void deliver_pending(void)
 		if (call_protected(L, 0, 0) != LUA_OK)
 			call_report(L, "event dispatch failed");
 	}
+	route_flush();               /* one write per sink and batch */
 }
 
 /* Doubles a socket's receive buffer after an overrun, up to G.rcvbuf_max (what the
@@ -520,6 +526,13 @@ static int event_kernel_filter(lua_State *L)
 	return 1;
 }
 
+/* core.lua_kinds(mask): bit k set = events of ev_kind k are dispatched to Lua */
+static int event_lua_kinds(lua_State *L)
+{
+	lua_kinds = (uint32_t)luaL_checkinteger(L, 1);
+	return 0;
+}
+
 /* core.groups() -> mask of the netlink groups joined now */
 static int event_groups(lua_State *L)
 {
@@ -537,6 +550,7 @@ static int event_rcvbuf(lua_State *L)
 static const luaL_Reg event_funcs[] = {
 	{ "subscribe", event_subscribe },
 	{ "groups", event_groups },
+	{ "lua_kinds", event_lua_kinds },
 	{ "kernel_filter", event_kernel_filter },
 	{ "rcvbuf", event_rcvbuf },
 	{ NULL, NULL },
