@@ -233,7 +233,7 @@ function ct.on(name, f, fn)
     end
   end
   if type(fn) ~= "function" then
-    error(string.format("bad argument #%d to 'on' (function or sink expected, got %s)",
+    error(string.format("bad argument #%d to 'on' (function expected, got %s)",
                         f == nil and 2 or 3, type(fn)), 2)
   end
   local match
