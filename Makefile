@@ -126,8 +126,8 @@ build-fuzz:
 	mkdir -p build-fuzz
 build-fuzz/fuzz-convert: fuzz/convert.c $(FUZZ_OBJS)
 	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_LUADIR='"$(CURDIR)/lua"' -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
-build-fuzz/fuzz-replay: fuzz/replay.c | build-fuzz
-	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_LUADIR='"$(CURDIR)/lua"' -o $@ $< $(LDLIBS)
+build-fuzz/fuzz-replay: fuzz/replay.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -DFUZZ_LUADIR='"$(CURDIR)/lua"' -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 
 fuzz: deps
 	$(MAKE) --no-print-directory deps DEBS_TEST="$(DEBS_FUZZ)"

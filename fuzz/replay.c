@@ -2,11 +2,13 @@
  *
  * Each input is split into lines, each given to ctlua.parse as --replay does.
  * Properties: parse never raises (a line it cannot read gives nil, message), and
- * every event it returns can be formatted back into a conntrack line. */
+ * every event it returns can be formatted back into a conntrack line (by the C
+ * formatter ct.format is, src/format.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include "../src/ctlua.h"
 #include "fuzz.h"
 
 static lua_State *L;
@@ -14,14 +16,13 @@ static int fn;
 
 static const char *harness =
 	"local parse = require 'ctlua.parse'\n"
-	"local format = require 'ctlua.format'\n"
-	"local finding = ...\n"
+	"local finding, format = ...\n"
 	"return function(data)\n"
 	"  for line in data:gmatch('[^\\n]*') do\n"
 	"    local ok, ev = xpcall(parse.parse, debug.traceback, line)\n"
 	"    if not ok then finding('parse raised: ' .. ev) end\n"
 	"    if ev then\n"
-	"      local ok2, err = xpcall(format.format, debug.traceback, ev)\n"
+	"      local ok2, err = xpcall(format, debug.traceback, ev)\n"
 	"      if not ok2 then finding('format raised on a parsed line: ' .. err) end\n"
 	"    end\n"
 	"  end\n"
@@ -39,7 +40,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (luaL_loadstring(L, harness) != LUA_OK)
 		abort();
 	lua_pushcfunction(L, finding);
-	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+	convert_init();
+	lua_newtable(L);
+	convert_register(L);
+	lua_getfield(L, -1, "format");
+	lua_remove(L, -2);
+	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
 		fprintf(stderr, "fuzz: %s\n", lua_tostring(L, -1));
 		abort();
 	}

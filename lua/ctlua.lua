@@ -5,7 +5,8 @@
 
 local core, mode = ...     -- mode: "live", "netlink-file" or "replay"
 local filter = require "ctlua.filter"
-local format = require "ctlua.format"
+local sinks = require "ctlua.sink"
+core.output_mode(mode == "live")
 
 filter.init(core)
 
@@ -27,6 +28,11 @@ local CLASS = { new = "conntrack", update = "conntrack", destroy = "conntrack",
 -- register or cancel handlers while the list is being walked.
 local lists = {}
 for name in pairs(GROUP) do lists[name] = {} end
+-- name -> array of sink handlers: ct.on(name, sink) without a filter. The C core
+-- formats and writes their events itself (src/route.c); events that reach Lua
+-- some other way (replay, resync) are written here.
+local routes = {}
+for name in pairs(GROUP) do routes[name] = {} end
 
 local started, finished = false, false
 local handler_errors = 0
@@ -40,10 +46,11 @@ tracker.enabled = core.resync and mode == "live" or false
 local function groups_mask()
   local mask = 0
   for name, g in pairs(GROUP) do
-    if g > 0 and #lists[name] > 0 then mask = mask | (1 << g) end
+    if g > 0 and #lists[name] + #routes[name] > 0 then mask = mask | (1 << g) end
   end
   -- Tracking needs both ends of every entry's life, whatever the handlers take.
-  if tracker.enabled and #lists.new + #lists.update + #lists.destroy > 0 then
+  if tracker.enabled and #lists.new + #lists.update + #lists.destroy +
+                         #routes.new + #routes.update + #routes.destroy > 0 then
     mask = mask | (1 << GROUP.new) | (1 << GROUP.destroy)
   end
   return mask
@@ -68,8 +75,19 @@ local function refilter()
   kernel_spec = spec
 end
 
+-- Which event kinds the C core hands to Lua at all: those with Lua handlers, and
+-- every conntrack kind while the resync tracker keeps its view.
+local function lua_kinds()
+  local mask = 0
+  for i, name in ipairs(EVENT_NAMES) do
+    if #lists[name] > 0 or (tracker.enabled and i <= 3) then mask = mask | (1 << (i - 1)) end
+  end
+  core.lua_kinds(mask)
+end
+
 local function resubscribe()
   refilter()
+  lua_kinds()
   return core.subscribe(groups_mask())
 end
 
@@ -131,7 +149,8 @@ local function run(list, from, ev)
   end
 end
 
-local function dispatch(ev)
+-- Events from the C core: their sink handlers have been served there.
+local function dispatch_live(ev)
   if tracker.enabled and ev.id ~= nil then tracker:track(ev) end
   local list = lists[ev.event]
   local n = #list
@@ -144,6 +163,16 @@ local function dispatch(ev)
   end
 end
 
+-- Events made in Lua (replay, resync): sink handlers too.
+local function dispatch(ev)
+  local rs = routes[ev.event]
+  for i = 1, #rs do
+    local ok, err = pcall(rs[i].sink.write, rs[i].sink, ev)
+    if not ok then handler_failed(rs[i], err) end
+  end
+  dispatch_live(ev)
+end
+
 local Handle = {}
 Handle.__index = Handle
 
@@ -151,9 +180,11 @@ Handle.__index = Handle
 function Handle:cancel()
   if self.cancelled then return end
   self.cancelled = true
-  local old, new = lists[self.event], {}
+  if self.route then core.unroute(self.route) end
+  local where = self.sink and routes or lists
+  local old, new = where[self.event], {}
   for i = 1, #old do if old[i] ~= self then new[#new + 1] = old[i] end end
-  lists[self.event] = new
+  where[self.event] = new
   if started then resubscribe() end
 end
 
@@ -167,6 +198,40 @@ function ct.on(name, f, fn)
                         type(name) == "string" and "'" .. name .. "'" or type(name)), 2)
   end
   if fn == nil then f, fn = nil, f end
+  local sink = sinks.is_sink(fn) and fn or nil
+  if sink and not CLASS[name] then
+    error(string.format("bad argument #%d to 'on' ('%s' handlers take a function, not a sink)",
+                        f == nil and 2 or 3, name), 2)
+  end
+  if sink and f ~= nil then
+    -- A filter needs the event table: the sink is written from Lua, after the
+    -- same match as any handler.
+    fn = function(ev) sink:write(ev) end
+  elseif sink then
+    local h = setmetatable({ event = name, sink = sink, errors = 0, where = "sink " .. sink.name }, Handle)
+    local out = sink.output
+    if out then
+      local kind
+      for i, n in ipairs(EVENT_NAMES) do if n == name then kind = i - 1 end end
+      h.route = core.route(1 << kind, out, sink.format == "json", sink.text_opts ~= nil)
+    end
+    local old, new = routes[name], {}
+    for i = 1, #old do new[i] = old[i] end
+    new[#new + 1] = h
+    routes[name] = new
+    if not out then
+      -- No C writer for this kind of sink (sockets, syslog): from Lua.
+      h.sink, h.route = nil, nil
+      routes[name] = old
+      fn = function(ev) sink:write(ev) end
+    else
+      if started then
+        local ok, msg = resubscribe()
+        if not ok then error("cannot subscribe to conntrack events: " .. msg, 2) end
+      end
+      return h
+    end
+  end
   if type(fn) ~= "function" then
     error(string.format("bad argument #%d to 'on' (function expected, got %s)",
                         f == nil and 2 or 3, type(fn)), 2)
@@ -237,19 +302,12 @@ function ct.state(opts) return window.state(opts, ct.now) end
 
 --- ct.format(ev [, opts]) -> the line conntrack -E (or -E expect) prints for ev
 -- opts.timestamp = true: the `-o timestamp` form.
-ct.format = format.format
-
-local cjson = require("cjson").new()
-cjson.encode_sparse_array(true)
-cjson.encode_invalid_numbers("null")
-cjson.encode_number_precision(14)
+-- The C formatter (src/format.c) that sinks use on messages, here on tables.
+ct.format = core.format
 
 --- ct.json(value) -> one-line JSON text of an event or any plain table
-function ct.json(v)
-  local ok, res = pcall(cjson.encode, v)
-  if not ok then error("bad argument #1 to 'json' (" .. tostring(res) .. ")", 2) end
-  return res
-end
+-- As lua-cjson wrote it, keys in one fixed order (src/format.c json_keys, then sorted).
+ct.json = core.json
 
 -- Table operations ---------------------------------------------------------------
 -- Misuse raises naming the field; kernel refusals return nil, message, code where
@@ -481,6 +539,7 @@ local function interesting(e)
       local h = list[i]
       if not h.cancelled and (h.match == nil or h.match(e)) then return true end
     end
+    if #routes[name] > 0 then return true end   -- sink handlers take every event
   end
   return false
 end
@@ -532,6 +591,7 @@ function ct.resync(enable)
     tracker.enabled = true
     if started and not was then resubscribe() end
   end
+  if started then lua_kinds() end
   if enable == nil then return resync_now() end
 end
 
@@ -546,7 +606,6 @@ function ct.handover()
 end
 
 -- Sinks (lua/ctlua/sink.lua): files, stream sockets, syslog; never blocking.
-local sinks = require "ctlua.sink"
 --- ct.sink{to = "stdout"|"stderr"|"file"|"tcp"|"unix"|"syslog", format = "text"|"json",
 --           timestamp, path, address, max_queue, ident, facility, severity, name}
 -- -> sink (:write(ev | text) -> true | false (dropped), :stats(), :close()) | nil, msg, code
@@ -602,7 +661,7 @@ function ct.stats()
   local mask, names, n = core.groups(), {}, 0
   for name, g in pairs(GROUP) do
     if g > 0 and mask & (1 << g) ~= 0 then names[#names + 1] = name end
-    n = n + #lists[name]
+    n = n + #lists[name] + #routes[name]
   end
   table.sort(names)
   s.groups, s.handlers = names, n
@@ -655,7 +714,7 @@ if replay then
   ct.expect.list = recorder("expect.list", "list")
 end
 
-local hooks = { dispatch = dispatch }
+local hooks = { dispatch = dispatch_live }
 
 -- replay(path) -> true | nil, message: feeds a recording to the handlers.
 function hooks.replay(path, strict)
@@ -680,7 +739,8 @@ function hooks.start(offline, reloading)
   local watched, tagged = core.netns()
   local own = not tagged
   for _, n in ipairs(watched) do if n == "self" then own = true end end
-  local need_ct = own and #lists.new + #lists.update + #lists.destroy > 0
+  local need_ct = own and #lists.new + #lists.update + #lists.destroy +
+                   #routes.new + #routes.update + #routes.destroy > 0
   if need_ct then
     local f = io.open("/proc/sys/net/netfilter/nf_conntrack_count")
     local count = f and tonumber(f:read("l")) or 0

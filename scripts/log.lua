@@ -5,6 +5,8 @@
 --   ctlua -- --json              one JSON object per line
 --   ctlua -- --to SINK           to tcp:HOST:PORT, unix:PATH, file:PATH or syslog[:PATH]
 --                                (with --json: JSON lines to a collector)
+-- The sink is the handler: stdout and files are written by the C core straight
+-- from each message, in one write per batch, never through a Lua table.
 local ct = require "ctlua"
 
 local USAGE = "usage: ctlua scripts/log.lua -- [--json] [--timestamp] [--to SINK]"
@@ -12,26 +14,19 @@ local args = require "ctlua.args"
 local opt = args.parse({ ... }, {
   json = { "flag" }, timestamp = { "flag" }, to = { "string" },
 }, USAGE)
-local json, to = opt.json, opt.to
-local opts = opt.timestamp and { timestamp = true } or nil
 
-local print_event
-if to then
-  -- A sink: a file, a TCP or unix socket (reconnecting, never blocking), syslog.
-  local o, err = ct.sink_spec(to)
+local o = { to = "stdout" }
+if opt.to then
+  local err
+  o, err = ct.sink_spec(opt.to)
   if not o then args.fail("log.lua: " .. err, USAGE) end
-  o.format, o.timestamp = json and "json" or "text", opts ~= nil
-  local sink, msg = ct.sink(o)
-  if not sink then error("log.lua: cannot open " .. to .. ": " .. tostring(msg), 0) end
-  print_event = function(ev) sink:write(ev) end
-else
-  local out = io.stdout
-  out:setvbuf("line")
-  print_event = function(ev) out:write(json and ct.json(ev) or ct.format(ev, opts), "\n") end
 end
+o.format, o.timestamp = opt.json and "json" or "text", opt.timestamp or nil
+local sink, msg = ct.sink(o)
+if not sink then error("log.lua: cannot open " .. (opt.to or "stdout") .. ": " .. tostring(msg), 0) end
 
 for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do
-  ct.on(name, print_event)
+  ct.on(name, sink)
 end
 
 -- Same words as conntrack, plus the running count.

@@ -1,22 +1,25 @@
-/* convert.c — conntrack and expectation objects into Lua tables.
+/* convert.c — decoded messages (struct ctev) into Lua event tables, and back.
  *
  * Driven by the field lists of fields.h. Runs inside a protected call (event.c), so
- * raising on out-of-memory is safe. Key strings are C literals: Lua caches their
- * interned strings by address, so setting a field costs no hashing of the key. */
+ * raising on out-of-memory is safe. Key strings are interned once per Lua state in
+ * one array, so setting a field is an array read and a rawset; every table is
+ * created with its final size. The reverse direction (an event table read into a
+ * struct ctev) is what ct.format formats. */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <libmnl/libmnl.h>
-#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
-#include <libnetfilter_conntrack/linux_nfnetlink_conntrack.h>
 #include <lauxlib.h>
 #include "ctlua.h"
 #include "fields.h"
-#include "cmd.h"
+#include "decode.h"
+#include "format.h"
 
 enum kind {
 	F_EVENT, F_FAMILY, F_PROTO, F_U8, F_U16, F_U32, F_STATE, F_TUPLE, F_STATUS, F_STR,
@@ -25,6 +28,8 @@ enum kind {
 	T_SRC, T_DST, T_PORT, T_ICMP, T_U64, T_U16,
 };
 
+/* The attribute column of fields.h names libnetfilter_conntrack attributes; here
+ * only the field names, kinds and docs are used. */
 struct field { const char *name; enum kind kind; int attr; const char *doc; };
 struct tfield { const char *name; enum kind kind; int attr[2]; const char *doc; };
 
@@ -39,42 +44,26 @@ const char *const ev_kind_name[EV_KINDS] = {
 	"new", "update", "destroy", "expect-new", "expect-destroy",
 };
 
-/* Names as libnetfilter_conntrack prints them, so ct.format() can reproduce conntrack. */
-static const char *const tcp_states[] = {
-	"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
-	"LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
-};
-static const char *const sctp_states[] = {
-	"NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "SHUTDOWN_SENT",
-	"SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED",
-};
-static const char *const dccp_states[] = {
-	"NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN", "CLOSEREQ", "CLOSING",
-	"TIMEWAIT", "IGNORE", "INVALID",
-};
-/* Bit i of the status word; names follow the kernel's IPS_* bits. */
-static const char *const status_bits[] = {
-	"expected", "seen_reply", "assured", "confirmed", "src_nat", "dst_nat",
-	"seq_adjust", "src_nat_done", "dst_nat_done", "dying", "fixed_timeout",
-	"template", "nat_clash", "helper", "offload", "hw_offload",
-};
-static const char *const exp_flag_bits[] = { "permanent", "inactive", "userspace" };
-
 static struct nfct_labelmap *labelmap;
 
-/* Every field name as an interned Lua string in one array (registry), so setting a
- * field is an array read and a rawset: no strcmp in lua_setfield's string cache on
- * the hot path. K_* are the array positions of each group of names. Keyed by this
- * variable's address, so each Lua state (a reload makes a new one) has its own. */
+/* Every field name as an interned Lua string in one array (registry). K_* are the
+ * array positions of each group of names. Keyed by this variable's address, so
+ * each Lua state (a reload makes a new one) has its own. */
 static const char keys_key = 0;
 #define K_CT 1
 #define K_TUPLE (K_CT + (int)NELEM(ct_fields))
 #define K_EXP (K_TUPLE + (int)NELEM(tuple_fields))
 #define K_STATUS (K_EXP + (int)NELEM(exp_fields))
-#define K_EXPFLAG (K_STATUS + (int)NELEM(status_bits))
-#define K_PROTO (K_EXPFLAG + (int)NELEM(exp_flag_bits))
+#define K_EXPFLAG (K_STATUS + STATUS_NAMES)
+#define K_PROTO (K_EXPFLAG + EXPFLAG_NAMES)
 #define K_PROTONUM (K_PROTO + 1)
 #define K_DIR (K_PROTO + 2)
+#define K_IPV4 (K_PROTO + 3)
+#define K_IPV6 (K_PROTO + 4)
+#define K_KINDS (K_PROTO + 5)           /* the event names, EV_KINDS of them */
+#define K_PROTONAMES (K_KINDS + EV_KINDS)   /* proto_name(p) for p in protos[] */
+static const unsigned protos[] = { 6, 17, 1, 58, 132, 33, 47, 136 };
+#define K_LAST (K_PROTONAMES + (int)NELEM(protos))
 
 static void add_keys(lua_State *L, int *n, const char *const *names, unsigned count, size_t stride)
 {
@@ -90,14 +79,19 @@ static int push_keys(lua_State *L)
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &keys_key) == LUA_TNIL) {
 		lua_pop(L, 1);
 		int n = 0;
-		lua_createtable(L, K_DIR, 0);
+		lua_createtable(L, K_LAST, 0);
 		add_keys(L, &n, &ct_fields[0].name, NELEM(ct_fields), sizeof(ct_fields[0]));
 		add_keys(L, &n, &tuple_fields[0].name, NELEM(tuple_fields), sizeof(tuple_fields[0]));
 		add_keys(L, &n, &exp_fields[0].name, NELEM(exp_fields), sizeof(exp_fields[0]));
-		add_keys(L, &n, status_bits, NELEM(status_bits), sizeof(status_bits[0]));
-		add_keys(L, &n, exp_flag_bits, NELEM(exp_flag_bits), sizeof(exp_flag_bits[0]));
-		static const char *const extra[] = { "proto", "protonum", "dir" };
-		add_keys(L, &n, extra, 3, sizeof(extra[0]));
+		add_keys(L, &n, status_bits, STATUS_NAMES, sizeof(status_bits[0]));
+		add_keys(L, &n, exp_flag_bits, EXPFLAG_NAMES, sizeof(exp_flag_bits[0]));
+		static const char *const extra[] = { "proto", "protonum", "dir", "ipv4", "ipv6" };
+		add_keys(L, &n, extra, NELEM(extra), sizeof(extra[0]));
+		add_keys(L, &n, ev_kind_name, EV_KINDS, sizeof(ev_kind_name[0]));
+		for (unsigned i = 0; i < NELEM(protos); i++) {
+			lua_pushstring(L, proto_name(protos[i]));
+			lua_rawseti(L, -2, ++n);
+		}
 		lua_pushvalue(L, -1);
 		lua_rawsetp(L, LUA_REGISTRYINDEX, &keys_key);
 	}
@@ -118,43 +112,40 @@ void convert_init(void)
 	labelmap = nfct_labelmap_new(NULL);
 }
 
-static const char *proto_name(unsigned p)
+const char *label_name(unsigned bit)
 {
-	switch (p) {
-	case IPPROTO_TCP: return "tcp";
-	case IPPROTO_UDP: return "udp";
-	case IPPROTO_ICMP: return "icmp";
-	case IPPROTO_ICMPV6: return "icmpv6";
-	case IPPROTO_SCTP: return "sctp";
-	case IPPROTO_DCCP: return "dccp";
-	case IPPROTO_GRE: return "gre";
-	case IPPROTO_UDPLITE: return "udplite";
+	return labelmap ? nfct_labelmap_get_name(labelmap, bit) : NULL;
+}
+
+static void push_proto(lua_State *L, int kidx, unsigned p)
+{
+	for (unsigned i = 0; i < NELEM(protos); i++) {
+		if (protos[i] == p) {
+			lua_rawgeti(L, kidx, K_PROTONAMES + (int)i);
+			return;
+		}
 	}
-	return NULL;
+	lua_pushfstring(L, "%d", (int)p);
 }
 
-static void push_proto(lua_State *L, unsigned p)
-{
-	const char *n = proto_name(p);
-	if (n)
-		lua_pushstring(L, n);
-	else
-		lua_pushfstring(L, "%d", (int)p);
-}
-
-static void push_family(lua_State *L, unsigned f)
+static void push_family(lua_State *L, int kidx, unsigned f)
 {
 	if (f == AF_INET)
-		lua_pushliteral(L, "ipv4");
+		lua_rawgeti(L, kidx, K_IPV4);
 	else if (f == AF_INET6)
-		lua_pushliteral(L, "ipv6");
+		lua_rawgeti(L, kidx, K_IPV6);
 	else
 		lua_pushfstring(L, "%d", (int)f);
 }
 
+static int popcount(uint32_t v)
+{
+	return __builtin_popcount(v);
+}
+
 static void push_set(lua_State *L, uint32_t bits, int kidx, int kbase, unsigned n)
 {
-	lua_createtable(L, 0, 4);
+	lua_createtable(L, 0, popcount(bits));
 	for (unsigned i = 0; i < 32; i++) {
 		if (!(bits & (1u << i)))
 			continue;
@@ -167,135 +158,62 @@ static void push_set(lua_State *L, uint32_t bits, int kidx, int kbase, unsigned 
 	}
 }
 
-/* Reply-direction ICMP type/code/id are kept by libnetfilter_conntrack but have no
- * getter, so they are read straight from the message. */
-struct icmp_reply { int found; uint8_t type, code; uint16_t id; };
-
-static int icmp_proto_cb(const struct nlattr *a, void *data)
+static void push_addr(lua_State *L, int family, const uint8_t *a)
 {
-	struct icmp_reply *r = data;
-	switch (mnl_attr_get_type(a)) {
-	case CTA_PROTO_ICMP_TYPE: case CTA_PROTO_ICMPV6_TYPE:
-		if (mnl_attr_validate(a, MNL_TYPE_U8) == 0)
-			r->type = mnl_attr_get_u8(a), r->found = 1;
-		break;
-	case CTA_PROTO_ICMP_CODE: case CTA_PROTO_ICMPV6_CODE:
-		if (mnl_attr_validate(a, MNL_TYPE_U8) == 0)
-			r->code = mnl_attr_get_u8(a);
-		break;
-	case CTA_PROTO_ICMP_ID: case CTA_PROTO_ICMPV6_ID:
-		if (mnl_attr_validate(a, MNL_TYPE_U16) == 0)
-			r->id = ntohs(mnl_attr_get_u16(a));
-		break;
-	}
-	return MNL_CB_OK;
+	char buf[48];
+	lua_pushlstring(L, buf, addr_text(family, a, buf));
 }
 
-static int icmp_tuple_cb(const struct nlattr *a, void *data)
+/* Pushes one tuple table. icmp: type/code/id instead of ports; reply: the reply
+ * direction's ICMP fields come whole, as libnetfilter_conntrack keeps them. */
+static void push_tuple(lua_State *L, const struct ctev *ev, const struct cttuple *t, int icmp,
+		       int reply, int kidx, int extra)
 {
-	if (mnl_attr_get_type(a) == CTA_TUPLE_PROTO && mnl_attr_validate(a, MNL_TYPE_NESTED) == 0)
-		mnl_attr_parse_nested(a, icmp_proto_cb, data);
-	return MNL_CB_OK;
-}
-
-static int icmp_top_cb(const struct nlattr *a, void *data)
-{
-	if (mnl_attr_get_type(a) == CTA_TUPLE_REPLY && mnl_attr_validate(a, MNL_TYPE_NESTED) == 0)
-		mnl_attr_parse_nested(a, icmp_tuple_cb, data);
-	return MNL_CB_OK;
-}
-
-static void icmp_reply(const struct nlmsghdr *nlh, struct icmp_reply *r)
-{
-	memset(r, 0, sizeof(*r));
-	if (nlh)
-		mnl_attr_parse(nlh, sizeof(struct nfgenmsg), icmp_top_cb, r);
-}
-
-/* Dotted quad by hand: glibc's inet_ntop goes through sprintf, a visible share of
- * the cost of listing a large table. */
-static size_t ipv4_text(const unsigned char *b, char *out)
-{
-	char *p = out;
-	for (int i = 0; i < 4; i++) {
-		unsigned v = b[i];
-		if (v >= 100)
-			*p++ = (char)('0' + v / 100), v %= 100, *p++ = (char)('0' + v / 10);
-		else if (v >= 10)
-			*p++ = (char)('0' + v / 10);
-		*p++ = (char)('0' + v % 10);
-		if (i < 3)
-			*p++ = '.';
-	}
-	return (size_t)(p - out);
-}
-
-static void push_addr(lua_State *L, int family, const void *a)
-{
-	char buf[INET6_ADDRSTRLEN];
-	if (a && family == AF_INET)
-		lua_pushlstring(L, buf, ipv4_text(a, buf));
-	else if (a && inet_ntop(family, a, buf, sizeof(buf)))
-		lua_pushstring(L, buf);
-	else
-		lua_pushliteral(L, "?");
-}
-
-/* Pushes one direction (0 orig, 1 reply) of ct as a tuple table. */
-static void push_tuple(lua_State *L, const struct nf_conntrack *ct, int dir,
-		       const struct nlmsghdr *nlh, int kidx)
-{
-	unsigned family = nfct_get_attr_u8(ct, ATTR_L3PROTO);
-	unsigned proto = nfct_get_attr_u8(ct, ATTR_L4PROTO);
-	int icmp = proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
-	struct icmp_reply r = { 0 };
-	if (icmp && dir == 1)
-		icmp_reply(nlh, &r);
-
-	lua_createtable(L, 0, 6);
+	int n = popcount(t->has & (TH_SRC | TH_DST | TH_PACKETS | TH_BYTES | TH_ZONE)) +
+		(icmp ? 3 : popcount(t->has & (TH_SPORT | TH_DPORT)));
+	lua_createtable(L, 0, n + extra);
 	for (unsigned i = 0; i < NELEM(tuple_fields); i++) {
 		const struct tfield *f = &tuple_fields[i];
-		int attr = f->attr[dir];
 		switch (f->kind) {
-		case T_SRC: case T_DST: {
-			int dst = f->kind == T_DST;
-			int a = family == AF_INET6
-				? (dir ? ATTR_REPL_IPV6_SRC : ATTR_ORIG_IPV6_SRC) + dst
-				: (dir ? ATTR_REPL_IPV4_SRC : ATTR_ORIG_IPV4_SRC) + dst;
-			if (!nfct_attr_is_set(ct, a))
+		case T_SRC:
+			if (!(t->has & TH_SRC))
 				continue;
-			push_addr(L, family == AF_INET6 ? AF_INET6 : AF_INET, nfct_get_attr(ct, a));
+			push_addr(L, ev->family, t->src);
+			break;
+		case T_DST:
+			if (!(t->has & TH_DST))
+				continue;
+			push_addr(L, ev->family, t->dst);
+			break;
+		case T_PORT: {
+			int dst = f->attr[0] == ATTR_ORIG_PORT_DST;
+			if (icmp || !(t->has & (dst ? TH_DPORT : TH_SPORT)))
+				continue;
+			lua_pushinteger(L, dst ? t->dport : t->sport);
 			break;
 		}
-		case T_PORT:
-			if (icmp || !nfct_attr_is_set(ct, attr))
+		case T_ICMP: {
+			static const uint32_t bit[] = { TH_TYPE, TH_CODE, TH_ICMPID };
+			int w = f->attr[0];
+			if (!icmp || !(t->has & (reply ? TH_TYPE : bit[w])))
 				continue;
-			lua_pushinteger(L, ntohs(nfct_get_attr_u16(ct, attr)));
+			lua_Integer v = w == 0 ? t->type : w == 1 ? t->code : t->icmpid;
+			if (reply && !(t->has & bit[w]))
+				v = 0;
+			lua_pushinteger(L, v);
 			break;
-		case T_ICMP:
-			if (!icmp)
+		}
+		case T_U64: {
+			int bytes = f->attr[0] == ATTR_ORIG_COUNTER_BYTES;
+			if (!(t->has & (bytes ? TH_BYTES : TH_PACKETS)))
 				continue;
-			if (dir == 0) {
-				static const int a[] = { ATTR_ICMP_TYPE, ATTR_ICMP_CODE, ATTR_ICMP_ID };
-				if (!nfct_attr_is_set(ct, a[attr]))
-					continue;
-				lua_pushinteger(L, attr == 2 ? ntohs(nfct_get_attr_u16(ct, a[attr]))
-							     : nfct_get_attr_u8(ct, a[attr]));
-			} else {
-				if (!r.found)
-					continue;
-				lua_pushinteger(L, attr == 0 ? r.type : attr == 1 ? r.code : r.id);
-			}
+			lua_pushinteger(L, (lua_Integer)(bytes ? t->bytes : t->packets));
 			break;
-		case T_U64:
-			if (!nfct_attr_is_set(ct, attr))
-				continue;
-			lua_pushinteger(L, (lua_Integer)nfct_get_attr_u64(ct, attr));
-			break;
+		}
 		case T_U16:
-			if (!nfct_attr_is_set(ct, attr))
+			if (!(t->has & TH_ZONE))
 				continue;
-			lua_pushinteger(L, nfct_get_attr_u16(ct, attr));
+			lua_pushinteger(L, t->zone);
 			break;
 		default:
 			continue;
@@ -365,9 +283,9 @@ static int inode_owner(unsigned long ino, char *name, size_t n)
 }
 
 /* The name of the process owning netlink portid (a process's later sockets get
- * random portids, so the pid is found through the socket inode). Cached for the
- * last portid: a sweep makes many events of one portid. */
-static void push_progname(lua_State *L, uint32_t portid)
+ * random portids, so the pid is found through the socket inode), or NULL. Cached
+ * for the last portid: a sweep makes many events of one portid. */
+const char *progname_of(uint32_t portid)
 {
 	static uint32_t last_pid;
 	static char last_name[64];
@@ -378,276 +296,262 @@ static void push_progname(lua_State *L, uint32_t portid)
 			inode_owner(ino, last_name, sizeof(last_name));
 		last_pid = portid;
 	}
-	if (last_name[0])
-		lua_pushstring(L, last_name);
-	else
-		lua_pushnil(L);
+	return last_name[0] ? last_name : NULL;
 }
 
 /* Fields common to both event kinds; returns 0 when the field was not pushed. */
-static int push_common(lua_State *L, const struct field *f, const struct nlmsghdr *nlh,
-		       enum ev_kind kind, double now)
+static int push_common(lua_State *L, const struct field *f, const struct ctev *ev, int kidx)
 {
 	switch (f->kind) {
 	case F_EVENT:
-		if (kind == EV_ENTRY)
+		if (ev->kind < 0 || ev->kind >= EV_KINDS)
 			return 0;
-		lua_pushstring(L, ev_kind_name[kind]);
+		lua_rawgeti(L, kidx, K_KINDS + ev->kind);
 		return 1;
 	case F_TIME:
-		if (kind == EV_ENTRY)
+		if (!(ev->has & CH_TIME))
 			return 0;
-		lua_pushnumber(L, now);
+		lua_pushnumber(L, ev->time);
 		return 1;
 	case F_SELF:
-		if (!nlh || nlh->nlmsg_pid == 0 || kind == EV_ENTRY || nlh->nlmsg_pid != cmd_portid_ns(event_ns))
+		if (!(ev->has & CH_PORTID) || !ev->self)
 			return 0;
 		lua_pushboolean(L, 1);
 		return 1;
 	case F_PORTID:
-		if (!nlh || nlh->nlmsg_pid == 0 || kind == EV_ENTRY)
+		if (!(ev->has & CH_PORTID))
 			return 0;
-		lua_pushinteger(L, nlh->nlmsg_pid);
+		lua_pushinteger(L, ev->portid);
 		return 1;
 	case F_NETNS:
-		if (!netns_mode || !netns_name(event_ns))
+		if (!ev->netns)
 			return 0;
-		lua_pushstring(L, netns_name(event_ns));
+		lua_pushstring(L, ev->netns);
 		return 1;
-	case F_PROGNAME:
-		if (!nlh || nlh->nlmsg_pid == 0 || kind == EV_ENTRY)
+	case F_PROGNAME: {
+		const char *n;
+		if (!(ev->has & CH_PORTID) || !(n = progname_of(ev->portid)))
 			return 0;
-		push_progname(L, nlh->nlmsg_pid);
-		return !lua_isnil(L, -1) || (lua_pop(L, 1), 0);
+		lua_pushstring(L, n);
+		return 1;
+	}
 	default:
 		return 0;
 	}
 }
 
-void convert_ct(lua_State *L, const struct nlmsghdr *nlh, const struct nf_conntrack *ct,
-		enum ev_kind kind, double now)
+static void push_labels(lua_State *L, const struct ctev *ev)
 {
-	int kidx = push_keys(L);
-	lua_createtable(L, 0, 16);
+	unsigned max = (unsigned)((ev->labels_len + 3) / 4) * 32;
+	lua_createtable(L, 0, 2);
+	for (unsigned bit = 0; bit < max; bit++) {
+		uint32_t w = 0;
+		size_t off = (bit / 32) * 4, n = ev->labels_len - off < 4 ? ev->labels_len - off : 4;
+		memcpy(&w, ev->labels + off, n);
+		if (!((w >> (bit % 32)) & 1))
+			continue;
+		const char *name = label_name(bit);
+		if (name && *name)
+			lua_pushstring(L, name);
+		else
+			lua_pushfstring(L, "%d", (int)bit);
+		lua_pushboolean(L, 1);
+		lua_rawset(L, -3);
+	}
+}
+
+static void convert_ct(lua_State *L, const struct ctev *ev, int kidx)
+{
+	const struct cttuple *orig = &ev->t[T_ORIG];
+	int icmp = (orig->has & TH_PROTONUM) && (orig->protonum == 1 || orig->protonum == 58);
+	lua_createtable(L, 0, 8 + popcount(ev->has & 0x7ff) + 2 * !!(ev->has & CH_PORTID));
 	for (unsigned i = 0; i < NELEM(ct_fields); i++) {
 		const struct field *f = &ct_fields[i];
-		int a = f->attr;
 		switch (f->kind) {
 		case F_FAMILY:
-			push_family(L, nfct_get_attr_u8(ct, ATTR_L3PROTO));
+			push_family(L, kidx, ev->family);
 			break;
 		case F_PROTO:
-			if (!nfct_attr_is_set(ct, a))
+			if (!(orig->has & TH_PROTONUM))
 				continue;
-			push_proto(L, nfct_get_attr_u8(ct, a));
+			push_proto(L, kidx, orig->protonum);
 			break;
-		case F_U8:
-			if (!nfct_attr_is_set(ct, a))
+		case F_U8:                   /* protonum */
+			if (!(orig->has & TH_PROTONUM))
 				continue;
-			lua_pushinteger(L, nfct_get_attr_u8(ct, a));
+			lua_pushinteger(L, orig->protonum);
 			break;
-		case F_U16:
-			if (!nfct_attr_is_set(ct, a))
+		case F_U16:                  /* zone */
+			if (!(ev->has & CH_ZONE))
 				continue;
-			lua_pushinteger(L, nfct_get_attr_u16(ct, a));
+			lua_pushinteger(L, ev->zone);
 			break;
-		case F_U32:
-			if (!nfct_attr_is_set(ct, a))
+		case F_U32: {
+			uint32_t bit, v;
+			switch (f->attr) {
+			case ATTR_TIMEOUT: bit = CH_TIMEOUT, v = ev->timeout; break;
+			case ATTR_MARK: bit = CH_MARK, v = ev->mark; break;
+			case ATTR_ID: bit = CH_ID, v = ev->id; break;
+			case ATTR_USE: bit = CH_USE, v = ev->use; break;
+			default: bit = CH_SECMARK, v = ev->secmark; break;
+			}
+			if (!(ev->has & bit))
 				continue;
-			lua_pushinteger(L, nfct_get_attr_u32(ct, a));
+			lua_pushinteger(L, v);
 			break;
+		}
 		case F_STR:
-			if (!nfct_attr_is_set(ct, a))
-				continue;
-			lua_pushstring(L, nfct_get_attr(ct, a));
+			if (f->attr == ATTR_SECCTX) {
+				if (!(ev->has & CH_SECCTX))
+					continue;
+				lua_pushlstring(L, ev->secctx, ev->secctx_len);
+			} else {
+				if (!(ev->has & CH_HELPER))
+					continue;
+				lua_pushlstring(L, ev->helper, ev->helper_len);
+			}
 			break;
 		case F_STATE: {
-			const char *s = NULL;
-			unsigned v;
-			if (nfct_attr_is_set(ct, ATTR_TCP_STATE)) {
-				v = nfct_get_attr_u8(ct, ATTR_TCP_STATE);
-				s = v < NELEM(tcp_states) ? tcp_states[v] : "UNKNOWN";
-			} else if (nfct_attr_is_set(ct, ATTR_SCTP_STATE)) {
-				v = nfct_get_attr_u8(ct, ATTR_SCTP_STATE);
-				s = v < NELEM(sctp_states) ? sctp_states[v] : "UNKNOWN";
-			} else if (nfct_attr_is_set(ct, ATTR_DCCP_STATE)) {
-				v = nfct_get_attr_u8(ct, ATTR_DCCP_STATE);
-				s = v < NELEM(dccp_states) ? dccp_states[v] : "UNKNOWN";
-			}
+			const char *s = state_name(ev);
 			if (!s)
 				continue;
 			lua_pushstring(L, s);
 			break;
 		}
 		case F_TUPLE:
-			push_tuple(L, ct, a, nlh, kidx);
+			push_tuple(L, ev, &ev->t[f->attr ? T_REPLY : T_ORIG], icmp, f->attr, kidx, 0);
 			break;
 		case F_STATUS:
-			if (!nfct_attr_is_set(ct, a))
+			if (!(ev->has & CH_STATUS))
 				continue;
-			push_set(L, nfct_get_attr_u32(ct, a), kidx, K_STATUS, NELEM(status_bits));
+			push_set(L, ev->status, kidx, K_STATUS, STATUS_NAMES);
 			break;
-		case F_LABELS: {
-			const struct nfct_bitmask *b = nfct_get_attr(ct, a);
-			if (!nfct_attr_is_set(ct, a) || !b)
+		case F_LABELS:
+			if (!(ev->has & CH_LABELS))
 				continue;
-			lua_createtable(L, 0, 2);
-			unsigned max = nfct_bitmask_maxbit(b);
-			for (unsigned bit = 0; bit <= max; bit++) {
-				if (!nfct_bitmask_test_bit(b, bit))
-					continue;
-				const char *n = labelmap ? nfct_labelmap_get_name(labelmap, bit) : NULL;
-				if (n && *n)
-					lua_pushstring(L, n);
-				else
-					lua_pushfstring(L, "%d", (int)bit);
-				lua_pushboolean(L, 1);
-				lua_rawset(L, -3);
-			}
+			push_labels(L, ev);
+			break;
+		case F_TSTAMP: {
+			int stop = f->attr == ATTR_TIMESTAMP_STOP;
+			if (!(ev->has & (stop ? CH_STOP : CH_START)))
+				continue;
+			lua_pushnumber(L, stop ? ev->stop_s : ev->start_s);
 			break;
 		}
-		case F_TSTAMP:
-			if (!nfct_attr_is_set(ct, a))
-				continue;
-			lua_pushnumber(L, (double)nfct_get_attr_u64(ct, a) / 1e9);
-			break;
 		default:
-			if (!push_common(L, f, nlh, kind, now))
+			if (!push_common(L, f, ev, kidx))
 				continue;
 		}
 		setk(L, kidx, K_CT + (int)i);
 	}
-	lua_remove(L, kidx);
 }
 
-/* An expectation's tuples are conntrack objects holding their orig direction. */
-void convert_exp(lua_State *L, const struct nlmsghdr *nlh, const struct nf_expect *exp,
-		 enum ev_kind kind, double now)
+static void convert_exp(lua_State *L, const struct ctev *ev, int kidx)
 {
-	const struct nf_conntrack *expected = nfexp_attr_is_set(exp, ATTR_EXP_EXPECTED)
-		? nfexp_get_attr(exp, ATTR_EXP_EXPECTED) : NULL;
-	int kidx = push_keys(L);
+	int have_tu = ev->has & (CH_TUPLE0 << T_EXPECTED);
+	const struct cttuple *tu = &ev->t[T_EXPECTED];
 	lua_createtable(L, 0, 14);
 	for (unsigned i = 0; i < NELEM(exp_fields); i++) {
 		const struct field *f = &exp_fields[i];
-		int a = f->attr;
 		switch (f->kind) {
 		case F_EXP_FAMILY:
-			if (!expected)
+			if (!have_tu)
 				continue;
-			push_family(L, nfct_get_attr_u8(expected, ATTR_L3PROTO));
+			push_family(L, kidx, ev->family);
 			break;
 		case F_EXP_PROTO:
 		case F_EXP_PROTONUM:
-			if (!expected || !nfct_attr_is_set(expected, ATTR_L4PROTO))
+			if (!have_tu || !(tu->has & TH_PROTONUM))
 				continue;
 			if (f->kind == F_EXP_PROTO)
-				push_proto(L, nfct_get_attr_u8(expected, ATTR_L4PROTO));
+				push_proto(L, kidx, tu->protonum);
 			else
-				lua_pushinteger(L, nfct_get_attr_u8(expected, ATTR_L4PROTO));
+				lua_pushinteger(L, tu->protonum);
 			break;
-		case F_U16:
-			if (!nfexp_attr_is_set(exp, a))
+		case F_U16:                  /* zone */
+			if (!(ev->has & CH_ZONE))
 				continue;
-			lua_pushinteger(L, nfexp_get_attr_u16(exp, a));
+			lua_pushinteger(L, ev->zone);
 			break;
 		case F_U32:
-			if (!nfexp_attr_is_set(exp, a))
+			if (f->attr == ATTR_EXP_TIMEOUT ? !(ev->has & CH_TIMEOUT) : !(ev->has & CH_CLASS))
 				continue;
-			lua_pushinteger(L, nfexp_get_attr_u32(exp, a));
+			lua_pushinteger(L, f->attr == ATTR_EXP_TIMEOUT ? ev->timeout : ev->class_);
 			break;
-		case F_STR: {
-			const char *s = nfexp_attr_is_set(exp, a) ? nfexp_get_attr(exp, a) : NULL;
-			if (!s || !*s)
-				continue;
-			lua_pushstring(L, s);
+		case F_STR:
+			if (f->attr == ATTR_EXP_FN) {
+				if (!(ev->has & CH_FN))
+					continue;
+				lua_pushlstring(L, ev->fn, ev->fn_len);
+			} else {
+				if (!(ev->has & CH_HELPER))
+					continue;
+				lua_pushlstring(L, ev->helper, ev->helper_len);
+			}
 			break;
-		}
-		case F_EXP_TUPLE: {
-			if (!nfexp_attr_is_set(exp, a))
+		case F_EXP_TUPLE:
+		case F_EXP_NAT: {
+			int ti = f->attr == ATTR_EXP_EXPECTED ? T_EXPECTED : f->attr == ATTR_EXP_MASK ? T_MASK
+				 : f->attr == ATTR_EXP_MASTER ? T_MASTER : T_NAT;
+			const struct cttuple *t = &ev->t[ti];
+			if (!(ev->has & (CH_TUPLE0 << ti)))
 				continue;
-			const struct nf_conntrack *t = nfexp_get_attr(exp, a);
-			push_tuple(L, t, 0, NULL, kidx);
-			if (a == ATTR_EXP_MASTER && nfct_attr_is_set(t, ATTR_L4PROTO)) {
-				push_proto(L, nfct_get_attr_u8(t, ATTR_L4PROTO));
+			int icmp = (t->has & TH_PROTONUM) && (t->protonum == 1 || t->protonum == 58);
+			push_tuple(L, ev, t, icmp, 0, kidx, 2);
+			if (ti == T_MASTER && (t->has & TH_PROTONUM)) {
+				push_proto(L, kidx, t->protonum);
 				setk(L, kidx, K_PROTO);
-				lua_pushinteger(L, nfct_get_attr_u8(t, ATTR_L4PROTO));
+				lua_pushinteger(L, t->protonum);
 				setk(L, kidx, K_PROTONUM);
+			}
+			if (ti == T_NAT && (ev->has & CH_NATDIR)) {
+				lua_pushstring(L, ev->nat_dir ? "reply" : "orig");
+				setk(L, kidx, K_DIR);
 			}
 			break;
 		}
 		case F_EXP_FLAGS:
-			push_set(L, nfexp_attr_is_set(exp, a) ? nfexp_get_attr_u32(exp, a) : 0,
-				 kidx, K_EXPFLAG, NELEM(exp_flag_bits));
-			break;
-		case F_EXP_NAT:
-			if (!nfexp_attr_is_set(exp, a))
-				continue;
-			push_tuple(L, nfexp_get_attr(exp, a), 0, NULL, kidx);
-			if (nfexp_attr_is_set(exp, ATTR_EXP_NAT_DIR)) {
-				lua_pushstring(L, nfexp_get_attr_u32(exp, ATTR_EXP_NAT_DIR) ? "reply" : "orig");
-				setk(L, kidx, K_DIR);
-			}
+			push_set(L, ev->flags, kidx, K_EXPFLAG, EXPFLAG_NAMES);
 			break;
 		default:
-			if (!push_common(L, f, nlh, kind, now))
+			if (!push_common(L, f, ev, kidx))
 				continue;
 		}
 		setk(L, kidx, K_EXP + (int)i);
 	}
+}
+
+/* Pushes the event table of a decoded message. */
+void convert_ev(lua_State *L, const struct ctev *ev)
+{
+	/* Only LUA_MINSTACK slots are sure to be there; reserve what a full event
+	 * with its nested tables may use rather than count on slack. */
+	luaL_checkstack(L, 16, "event conversion");
+	int kidx = push_keys(L);
+	if (ev->exp)
+		convert_exp(L, ev, kidx);
+	else
+		convert_ct(L, ev, kidx);
 	lua_remove(L, kidx);
 }
 
-/* Parse targets, kept across calls so that an error raised mid-conversion (out of
- * memory) leaks nothing: the next call frees them. */
-static struct nf_conntrack *msg_ct;
-static struct nf_expect *msg_exp;
-
-/* Parses a conntrack (exp = 0) or expectation (exp = 1) message and pushes its table.
- * Returns 1, or 0 with nothing pushed when the message does not parse. */
-int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind kind, double now)
+/* Decodes a conntrack (exp = 0) or expectation (exp = 1) message and pushes its
+ * table (netns: the namespace name to carry, or NULL; own_portid: the command
+ * socket's port id there). Returns 1, or 0 with nothing pushed when the message
+ * does not parse. */
+int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind kind, double now,
+		const char *netns, uint32_t own_portid)
 {
-	if (nlcheck_msg(nlh, exp) < 0)
+	struct ctev ev;
+	if (decode_msg(nlh, exp, &ev) < 0)
 		return 0;
-	/* Only LUA_MINSTACK slots are sure to be there; reserve what a full event
-	 * with its nested tables may use rather than count on slack. */
-	luaL_checkstack(L, 48, "event conversion");
-	if (exp) {
-		if (msg_exp)
-			nfexp_destroy(msg_exp);
-		if (!(msg_exp = nfexp_new()))
-			return luaL_error(L, "out of memory");
-		if (nfexp_nlmsg_parse(nlh, msg_exp) < 0)
-			return 0;
-		convert_exp(L, nlh, msg_exp, kind, now);
-		return 1;
-	}
-	/* Reuse the parse target (no malloc per event) unless the last message left
-	 * heap-owned attributes in it; resetting copies a pristine object over it. */
-	static struct nf_conntrack *blank;
-	if (!blank && !(blank = nfct_new()))
-		return luaL_error(L, "out of memory");
-	if (msg_ct && (nfct_attr_is_set(msg_ct, ATTR_SECCTX) || nfct_attr_is_set(msg_ct, ATTR_CONNLABELS) ||
-		       nfct_attr_is_set(msg_ct, ATTR_CONNLABELS_MASK) || nfct_attr_is_set(msg_ct, ATTR_HELPER_INFO))) {
-		nfct_destroy(msg_ct);
-		msg_ct = NULL;
-	}
-	if (msg_ct)
-		nfct_copy(msg_ct, blank, NFCT_CP_OVERRIDE);
-	else if (!(msg_ct = nfct_new()))
-		return luaL_error(L, "out of memory");
-	if (nfct_nlmsg_parse(nlh, msg_ct) < 0)
-		return 0;
-	convert_ct(L, nlh, msg_ct, kind, now);
+	ctev_finish(&ev, kind, now, own_portid, netns);
+	convert_ev(L, &ev);
 	return 1;
 }
 
 void convert_free(void)
 {
-	if (msg_ct)
-		nfct_destroy(msg_ct), msg_ct = NULL;
-	if (msg_exp)
-		nfexp_destroy(msg_exp), msg_exp = NULL;
 }
 
 static void push_list(lua_State *L, const char *key, const struct field *fs, unsigned n)
@@ -686,4 +590,420 @@ void convert_print_fields(void)
 	printf("\nExpectation events (`expect-new`, `expect-destroy`):\n\n| field | meaning |\n|---|---|\n");
 	for (unsigned i = 0; i < NELEM(exp_fields); i++)
 		printf("| `%s` | %s |\n", exp_fields[i].name, exp_fields[i].doc);
+}
+
+/* Event tables back into struct ctev (ct.format) ---------------------------------- */
+
+/* Reading a table leaves the strings it made on the stack until the line is
+ * written; strings of the table itself stay alive with it. */
+static int tget(lua_State *L, int t, const char *k)
+{
+	return lua_getfield(L, t, k);
+}
+
+static int get_int(lua_State *L, int t, const char *k, lua_Integer *v)
+{
+	int ty = tget(L, t, k);
+	if (ty == LUA_TNIL) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	int ok;
+	*v = lua_tointegerx(L, -1, &ok);
+	if (!ok)
+		luaL_error(L, "bad argument #1 to 'format' (field '%s': integer expected, got %s)", k,
+			   luaL_typename(L, -1));
+	lua_pop(L, 1);
+	return 1;
+}
+
+static int get_num(lua_State *L, int t, const char *k, double *v)
+{
+	if (tget(L, t, k) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	int ok;
+	*v = lua_tonumberx(L, -1, &ok);
+	if (!ok)
+		luaL_error(L, "bad argument #1 to 'format' (field '%s': number expected, got %s)", k,
+			   luaL_typename(L, -1));
+	lua_pop(L, 1);
+	return 1;
+}
+
+/* A text field: its string, kept on the stack (any value, as string.format's %s). */
+static const char *get_text(lua_State *L, int t, const char *k, size_t *n)
+{
+	if (tget(L, t, k) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return NULL;
+	}
+	const char *s = luaL_tolstring(L, -1, n);
+	lua_remove(L, -2);
+	return s;
+}
+
+static int truthy(lua_State *L, int t, const char *k)
+{
+	if (lua_type(L, t) != LUA_TTABLE)
+		return 0;
+	lua_getfield(L, t, k);
+	int v = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return v;
+}
+
+static void read_tuple(lua_State *L, int ev, const char *k, struct cttuple *t)
+{
+	memset(t, 0, sizeof(*t));
+	if (tget(L, ev, k) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return;
+	}
+	int ti = lua_gettop(L);
+	lua_Integer v;
+	if ((t->srctext = get_text(L, ti, "src", &t->srclen)))
+		t->has |= TH_SRC;
+	if ((t->dsttext = get_text(L, ti, "dst", &t->dstlen)))
+		t->has |= TH_DST;
+	if (get_int(L, ti, "sport", &v))
+		t->sport = (uint16_t)v, t->has |= TH_SPORT;
+	if (get_int(L, ti, "dport", &v))
+		t->dport = (uint16_t)v, t->has |= TH_DPORT;
+	if (get_int(L, ti, "type", &v))
+		t->type = (uint8_t)v, t->has |= TH_TYPE;
+	if (get_int(L, ti, "code", &v))
+		t->code = (uint8_t)v, t->has |= TH_CODE;
+	if (get_int(L, ti, "id", &v))
+		t->icmpid = (uint16_t)v, t->has |= TH_ICMPID;
+	if (get_int(L, ti, "zone", &v))
+		t->zone = (uint16_t)v, t->has |= TH_ZONE;
+	if (get_int(L, ti, "packets", &v))
+		t->packets = (uint64_t)v, t->has |= TH_PACKETS;
+	if (get_int(L, ti, "bytes", &v))
+		t->bytes = (uint64_t)v, t->has |= TH_BYTES;
+	if (get_int(L, ti, "protonum", &v))
+		t->protonum = (uint8_t)v, t->has |= TH_PROTONUM;
+	/* The tuple table stays on the stack: its strings are in use. */
+}
+
+/* Reads the event table at idx into ev, as ct.format sees it. */
+static void ctev_from_table(lua_State *L, int idx, struct ctev *ev, struct ctev_names *names)
+{
+	static const char *const known[] = { "tcp", "udp", "udplite", "icmp", "icmpv6", "sctp", "dccp", "gre" };
+	memset(ev, 0, sizeof(*ev));
+	lua_Integer v;
+	double d;
+	size_t n;
+	ev->kind = -1;
+	if (lua_getfield(L, idx, "event") == LUA_TSTRING) {
+		const char *e = lua_tostring(L, -1);
+		for (int k = 0; k < EV_KINDS; k++)
+			if (strcmp(e, ev_kind_name[k]) == 0)
+				ev->kind = k;
+	}
+	lua_pop(L, 1);
+	lua_getfield(L, idx, "tuple");
+	lua_getfield(L, idx, "master");
+	lua_getfield(L, idx, "mask");
+	ev->exp = lua_toboolean(L, -1) || lua_toboolean(L, -2) || lua_toboolean(L, -3);
+	lua_pop(L, 3);
+	if (get_int(L, idx, "timeout", &v))
+		ev->timeout = (uint32_t)v, ev->has |= CH_TIMEOUT;
+	if (get_int(L, idx, "zone", &v))
+		ev->zone = (uint16_t)v, ev->has |= CH_ZONE;
+	if ((ev->helper = get_text(L, idx, "helper", &ev->helper_len)))
+		ev->has |= CH_HELPER;
+	lua_Integer pn = 0;
+	get_int(L, idx, "protonum", &pn);
+	if (ev->exp) {
+		read_tuple(L, idx, "tuple", &ev->t[T_EXPECTED]);
+		read_tuple(L, idx, "mask", &ev->t[T_MASK]);
+		read_tuple(L, idx, "master", &ev->t[T_MASTER]);
+		ev->t[T_EXPECTED].protonum = (uint8_t)pn, ev->t[T_EXPECTED].has |= TH_PROTONUM;
+		ev->has |= (CH_TUPLE0 << T_EXPECTED) | (CH_TUPLE0 << T_MASK) | (CH_TUPLE0 << T_MASTER);
+		if (get_int(L, idx, "class", &v))
+			ev->class_ = (uint32_t)v, ev->has |= CH_CLASS;
+		lua_getfield(L, idx, "flags");
+		int f = lua_gettop(L);
+		for (int i = 0; i < EXPFLAG_NAMES; i++)
+			if (truthy(L, f, exp_flag_bits[i]))
+				ev->flags |= 1u << i;
+		lua_pop(L, 1);
+	} else {
+		ev->protoname = "unknown";
+		if (lua_getfield(L, idx, "proto") == LUA_TSTRING) {
+			const char *p = lua_tostring(L, -1);
+			for (unsigned i = 0; i < NELEM(known); i++)
+				if (strcmp(p, known[i]) == 0)
+					ev->protoname = known[i];
+		}
+		lua_pop(L, 1);
+		ev->statetext = get_text(L, idx, "state", &n);
+		read_tuple(L, idx, "orig", &ev->t[T_ORIG]);
+		read_tuple(L, idx, "reply", &ev->t[T_REPLY]);
+		ev->t[T_ORIG].protonum = (uint8_t)pn, ev->t[T_ORIG].has |= TH_PROTONUM;
+		if (lua_getfield(L, idx, "status") != LUA_TNIL) {
+			int st = lua_gettop(L);
+			static const int bits[] = { 1, 2, 14, 15 };
+			ev->has |= CH_STATUS;
+			for (unsigned i = 0; i < NELEM(bits); i++)
+				if (truthy(L, st, status_bits[bits[i]]))
+					ev->status |= 1u << bits[i];
+		}
+		lua_pop(L, 1);
+		if (get_int(L, idx, "mark", &v))
+			ev->mark = (uint32_t)v, ev->has |= CH_MARK;
+		if (get_int(L, idx, "secmark", &v))
+			ev->secmark = (uint32_t)v, ev->has |= CH_SECMARK;
+		if ((ev->secctx = get_text(L, idx, "secctx", &ev->secctx_len)))
+			ev->has |= CH_SECCTX;
+		if (get_num(L, idx, "start", &ev->start_s))
+			ev->has |= CH_START;
+		if (get_num(L, idx, "stop", &ev->stop_s))
+			ev->has |= CH_STOP;
+		if (get_int(L, idx, "use", &v))
+			ev->use = (uint32_t)v, ev->has |= CH_USE;
+		if (get_int(L, idx, "id", &v))
+			ev->id = (uint32_t)v, ev->has |= CH_ID;
+		if (lua_getfield(L, idx, "labels") == LUA_TTABLE) {
+			int lt = lua_gettop(L);
+			names->n = 0;
+			lua_pushnil(L);
+			while (lua_next(L, lt)) {
+				lua_pop(L, 1);
+				if (lua_type(L, -1) == LUA_TSTRING && names->n < CTEV_LABEL_NAMES)
+					names->name[names->n++] = lua_tostring(L, -1);
+			}
+			ev->labelnames = names;
+			ev->has |= CH_LABELS;
+		}
+		/* The labels table stays on the stack: its keys are in use. */
+		if (get_int(L, idx, "portid", &v))
+			ev->portid = (uint32_t)v, ev->has |= CH_PORTID;
+		ev->progname = get_text(L, idx, "progname", &ev->progname_len);
+		ev->has |= CH_PROGNAME;
+	}
+	if (get_num(L, idx, "time", &d))
+		ev->time = d, ev->has |= CH_TIME;
+	(void)n;
+}
+
+static struct obuf out;
+
+/* core.format(ev [, opts]) -> the line conntrack -E (or -E expect) prints for ev.
+ * opts.timestamp: the -o timestamp form; opts.id: id= as -o id. */
+static int convert_format(lua_State *L)
+{
+	if (!lua_istable(L, 1))
+		return luaL_error(L, "bad argument #1 to 'format' (event table expected, got %s)",
+				  luaL_typename(L, 1));
+	int opts = 0;
+	if (lua_istable(L, 2)) {
+		opts |= truthy(L, 2, "timestamp") ? FMT_TIMESTAMP : 0;
+		opts |= truthy(L, 2, "id") ? FMT_ID : 0;
+	}
+	lua_settop(L, 1);
+	luaL_checkstack(L, 40, "format");
+	struct ctev ev;
+	static struct ctev_names names;
+	ctev_from_table(L, 1, &ev, &names);
+	out.n = 0, out.oom = 0;
+	format_text(&out, &ev, opts);
+	if (out.oom)
+		return luaL_error(L, "not enough memory");
+	lua_pushlstring(L, out.b, out.n);
+	return 1;
+}
+
+/* JSON of any value, as lua-cjson wrote it (sparse arrays as objects, NaN and
+ * infinities as null, 14 digits), but with object keys in one order: those of
+ * json_keys first, in its order, then the others sorted. So an event table and
+ * its message (format_json) give the same bytes. */
+struct jkey { int rank; size_t n; const char *s; double num; char buf[32]; };
+static struct jkey *jk;
+static size_t jk_cap;
+static size_t jk_top;
+static const char rank_key = 0;
+
+static int jkey_cmp(const void *a, const void *b)
+{
+	const struct jkey *x = a, *y = b;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	size_t n = x->n < y->n ? x->n : y->n;
+	int c = memcmp(x->s ? x->s : x->buf, y->s ? y->s : y->buf, n);
+	return c ? c : x->n < y->n ? -1 : x->n > y->n;
+}
+
+static void jvalue(lua_State *L, int idx, int depth, int ranks);
+
+static void jtable(lua_State *L, int idx, int depth, int ranks)
+{
+	if (depth > 1000)
+		luaL_error(L, "bad argument #1 to 'json' (Cannot serialise, excessive nesting (%d))", depth);
+	luaL_checkstack(L, 6, "json");
+	/* The keys of enclosing tables sit below this one's. */
+	size_t base = jk_top;
+	int array = 1;
+	double max = 0, items = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		if (jk_top == jk_cap) {
+			size_t cap = jk_cap ? jk_cap * 2 : 64;
+			struct jkey *p = realloc(jk, cap * sizeof(*p));
+			if (!p) {
+				jk_top = base;
+				luaL_error(L, "not enough memory");
+			}
+			jk = p, jk_cap = cap;
+		}
+		struct jkey *k = &jk[jk_top];
+		int t = lua_type(L, -1);
+		if (t == LUA_TSTRING) {
+			array = 0;
+			k->s = lua_tolstring(L, -1, &k->n);
+			lua_pushvalue(L, -1);
+			k->rank = lua_rawget(L, ranks) == LUA_TNUMBER ? (int)lua_tointeger(L, -1) : json_nkeys;
+			lua_pop(L, 1);
+		} else if (t == LUA_TNUMBER) {
+			double x = lua_tonumber(L, -1);
+			if (x >= 1 && floor(x) == x) {
+				if (x > max)
+					max = x;
+				items++;
+			} else {
+				array = 0;
+			}
+			k->s = NULL, k->num = x, k->rank = json_nkeys;
+			struct obuf kb = { k->buf, 0, sizeof(k->buf), 0 };
+			ob_num(&kb, x);
+			k->n = kb.n;
+		} else {
+			jk_top = base;
+			luaL_error(L, "bad argument #1 to 'json' (table key must be a number or string)");
+		}
+		jk_top++;
+	}
+	if (array && max > 0 && !(max > items * 2 && max > 10)) {
+		jk_top = base;
+		ob_lit(&out, "[");
+		for (lua_Integer i = 1; i <= (lua_Integer)max; i++) {
+			if (i > 1)
+				ob_lit(&out, ",");
+			lua_rawgeti(L, idx, i);
+			jvalue(L, lua_gettop(L), depth + 1, ranks);
+			lua_pop(L, 1);
+		}
+		ob_lit(&out, "]");
+		return;
+	}
+	size_t n = jk_top - base;
+	qsort(jk + base, n, sizeof(*jk), jkey_cmp);
+	ob_lit(&out, "{");
+	for (size_t i = 0; i < n; i++) {
+		struct jkey *k = &jk[base + i];
+		if (i)
+			ob_lit(&out, ",");
+		if (k->s) {
+			ob_jstr(&out, k->s, k->n);
+			lua_pushlstring(L, k->s, k->n);
+		} else {
+			ob_lit(&out, "\"");
+			ob_put(&out, k->buf, k->n);
+			ob_lit(&out, "\"");
+			lua_pushnumber(L, k->num);
+			if (floor(k->num) == k->num && fabs(k->num) < 9.2e18) {
+				lua_pop(L, 1);
+				lua_pushinteger(L, (lua_Integer)k->num);
+			}
+		}
+		ob_lit(&out, ":");
+		lua_rawget(L, idx);
+		jvalue(L, lua_gettop(L), depth + 1, ranks);
+		lua_pop(L, 1);
+		k = NULL;                /* jk may have moved */
+	}
+	ob_lit(&out, "}");
+	jk_top = base;
+}
+
+static void jvalue(lua_State *L, int idx, int depth, int ranks)
+{
+	switch (lua_type(L, idx)) {
+	case LUA_TNIL:
+		ob_lit(&out, "null");
+		break;
+	case LUA_TBOOLEAN:
+		if (lua_toboolean(L, idx))
+			ob_lit(&out, "true");
+		else
+			ob_lit(&out, "false");
+		break;
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, idx)) {
+			lua_Integer v = lua_tointeger(L, idx);
+			if (v > -100000000000000LL && v < 100000000000000LL)
+				ob_i64(&out, v);
+			else
+				ob_num(&out, (double)v);
+		} else {
+			ob_num(&out, lua_tonumber(L, idx));
+		}
+		break;
+	case LUA_TSTRING: {
+		size_t n;
+		const char *s = lua_tolstring(L, idx, &n);
+		ob_jstr(&out, s, n);
+		break;
+	}
+	case LUA_TTABLE:
+		jtable(L, idx, depth, ranks);
+		break;
+	case LUA_TLIGHTUSERDATA:
+		if (!lua_touserdata(L, idx)) {
+			ob_lit(&out, "null");
+			break;
+		}
+		/* fall through */
+	default:
+		luaL_error(L, "bad argument #1 to 'json' (Cannot serialise %s: type not supported)",
+			   luaL_typename(L, idx));
+	}
+}
+
+/* core.json(value) -> one-line JSON text */
+static int convert_json(lua_State *L)
+{
+	luaL_checkany(L, 1);
+	lua_settop(L, 1);
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &rank_key) == LUA_TNIL) {
+		lua_pop(L, 1);
+		lua_createtable(L, 0, json_nkeys);
+		for (int i = 0; i < json_nkeys; i++) {
+			lua_pushinteger(L, i);
+			lua_setfield(L, -2, json_keys[i]);
+		}
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &rank_key);
+	}
+	out.n = 0, out.oom = 0, jk_top = 0;
+	jvalue(L, 1, 1, 2);
+	if (out.oom)
+		return luaL_error(L, "not enough memory");
+	lua_pushlstring(L, out.b, out.n);
+	return 1;
+}
+
+static const luaL_Reg convert_funcs[] = {
+	{ "format", convert_format },
+	{ "json", convert_json },
+	{ NULL, NULL },
+};
+
+void convert_register(lua_State *L)
+{
+	luaL_setfuncs(L, convert_funcs, 0);
 }

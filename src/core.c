@@ -271,11 +271,13 @@ int core_open(lua_State *L)
 {
 	luaL_newlib(L, core_funcs);
 	event_register(L);
+	convert_register(L);
 	timer_register(L);
 	table_register(L);
 	expect_register(L);
 	spawn_register(L);
 	sink_register(L);
+	route_register(L);
 	netns_register(L);
 	lua_pushliteral(L, CTLUA_VERSION);
 	lua_setfield(L, -2, "version");

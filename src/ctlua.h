@@ -115,24 +115,21 @@ void event_close(void);
 int rcvbuf_size(void);
 int event_joined(void);
 
-/* convert.c: netlink conntrack objects into Lua tables, from one field list. */
-struct nf_conntrack;
-struct nf_expect;
+/* convert.c: decoded messages into Lua tables, from one field list. */
 struct nlmsghdr;
+struct ctev;
 void convert_init(void);
-void convert_ct(lua_State *L, const struct nlmsghdr *nlh, const struct nf_conntrack *ct,
-		enum ev_kind kind, double now);
-void convert_exp(lua_State *L, const struct nlmsghdr *nlh, const struct nf_expect *exp,
-		 enum ev_kind kind, double now);
-int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind kind, double now);
+void convert_ev(lua_State *L, const struct ctev *ev);
+int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind kind, double now,
+		const char *netns, uint32_t own_portid);
 void convert_free(void);
+void convert_register(lua_State *L);
 void convert_push_fields(lua_State *L);
 void convert_print_fields(void);
 
 /* netns.c: namespaces watched and acted in; slot 0 is our own. */
 #define NETNS_MAX 64
 extern int netns_mode;
-extern int event_ns;             /* event.c: namespace slot of the message being converted */
 void netns_init(void);
 const char *netns_name(int i);
 int netns_find(const char *name);
@@ -152,10 +149,6 @@ static inline int nl_msg_ok(const struct nlmsghdr *nlh, int len)
 {
 	return len >= 16 && ((const uint32_t *)nlh)[0] >= 16 && ((const uint32_t *)nlh)[0] <= (uint32_t)len;
 }
-
-/* nlcheck.c: 0 when libnetfilter_conntrack can take the message (it exits on a
- * malformed attribute), -1 otherwise. */
-int nlcheck_msg(const struct nlmsghdr *nlh, int exp);
 
 /* cmd.c: a NETLINK_NETFILTER socket bound to an automatic port id, or NULL (errno). */
 struct mnl_socket;
@@ -178,6 +171,13 @@ void table_register(lua_State *L);
 void expect_register(lua_State *L);
 void spawn_register(lua_State *L);
 void sink_register(lua_State *L);
+void route_register(lua_State *L);
+
+/* route.c: sinks as handlers, fed from struct ctev in C. */
+int route_wants(int kind);
+void route_event(const struct ctev *ev);
+void route_flush(void);
+void route_drop_state(lua_State *L);
 void spawn_close_all(void);
 void spawn_detach(lua_State *L);
 

@@ -21,6 +21,9 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <lauxlib.h>
 #include "ctlua.h"
+#include "cmd.h"
+#include "decode.h"
+#include "format.h"
 
 #define EVENT_BATCH 64           /* datagrams per recvmmsg */
 #define EVENT_ROUNDS 4           /* recvmmsg calls per wake-up: 256 datagrams at most */
@@ -38,7 +41,6 @@ static struct evsock socks[NETNS_MAX];
 static uint32_t groups;          /* what every socket should have joined */
 static struct nfct_filter *kfilter;   /* attached to every socket, NULL = none */
 static int reliable_mode, open_bufsize;
-int event_ns;                    /* the namespace of the event being delivered */
 
 /* From-file mode (canned messages for unprivileged tests). */
 static char *file_buf;
@@ -64,18 +66,47 @@ static int classify(const struct nlmsghdr *nlh)
 	return -1;
 }
 
-/* The batch being delivered: datagrams from one recvmmsg (or the canned file).
- * batch_i advances before each datagram is handed over, so an error raised while
- * delivering one neither repeats it nor loses the ones after it. */
+/* The batch being delivered: datagrams from one recvmmsg (or the canned file), all
+ * from namespace slot batch_ns. batch_i advances before each datagram is handed
+ * over, so an error raised while delivering one neither repeats it nor loses the
+ * ones after it. */
 static const char *batch_buf[EVENT_BATCH];
 static size_t batch_len[EVENT_BATCH];
-static int batch_n, batch_i;
+static int batch_n, batch_i, batch_ns;
 static double batch_now;
 
-/* Protected (one call per batch): parse, build each table, call hooks.dispatch(ev). */
+/* One event to the Lua handlers: its table, then hooks.dispatch(ev) (at index 1). */
+static void deliver_lua(lua_State *L, const struct ctev *ev)
+{
+	lua_pushvalue(L, 1);
+	call_arm();                  /* each event gets the whole budget */
+	convert_ev(L, ev);
+	if (!G.timing) {
+		lua_call(L, 1, 0);
+		return;
+	}
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	lua_call(L, 1, 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	int k = 0;
+	while (k < HTIME_BUCKETS && s > htime_le[k])
+		k++;
+	G.stats.htime[k]++;
+	G.stats.htime_sum += s;
+}
+
+static uint32_t lua_kinds = ~0u;  /* kinds the Lua runtime wants (core.lua_kinds) */
+
+/* Protected (one call per batch): each message is classified, decoded once, then
+ * written by the sink handlers (route.c) and handed to the Lua handlers. */
 static int deliver_batch(lua_State *L)
 {
 	lua_rawgeti(L, LUA_REGISTRYINDEX, G.dispatch_ref);
+	const char *netns = netns_mode ? netns_name(batch_ns) : NULL;
+	uint32_t own_portid = cmd_portid_ns(batch_ns);
+	struct evsock *es = &socks[batch_ns];
 	while (batch_i < batch_n && !G.stopping) {
 		int i = batch_i++;
 		const struct nlmsghdr *nlh = (const void *)batch_buf[i];
@@ -85,28 +116,17 @@ static int deliver_batch(lua_State *L)
 			if (kind < 0)
 				continue;
 			G.stats.events[kind]++;
-			socks[event_ns].events[kind]++;
-			lua_pushvalue(L, 1);
-			call_arm();          /* each event gets the whole budget */
-			if (!convert_msg(L, nlh, kind >= EV_EXP_NEW, (enum ev_kind)kind, batch_now)) {
+			es->events[kind]++;
+			struct ctev ev;
+			if (decode_msg(nlh, kind >= EV_EXP_NEW, &ev) < 0) {
 				G.stats.parse_errors++;
-				lua_pop(L, 1);
 				continue;
 			}
-			if (G.timing) {
-				struct timespec a, b;
-				clock_gettime(CLOCK_MONOTONIC, &a);
-				lua_call(L, 1, 0);
-				clock_gettime(CLOCK_MONOTONIC, &b);
-				double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-				int k = 0;
-				while (k < HTIME_BUCKETS && s > htime_le[k])
-					k++;
-				G.stats.htime[k]++;
-				G.stats.htime_sum += s;
-			} else {
-				lua_call(L, 1, 0);
-			}
+			ctev_finish(&ev, kind, batch_now, own_portid, netns);
+			if (route_wants(kind))
+				route_event(&ev);
+			if ((lua_kinds >> kind) & 1)
+				deliver_lua(L, &ev);
 		}
 	}
 	return 0;
@@ -120,6 +140,7 @@ static void deliver_pending(void)
 		if (call_protected(L, 0, 0) != LUA_OK)
 			call_report(L, "event dispatch failed");
 	}
+	route_flush();               /* one write per sink and batch */
 }
 
 /* Doubles a socket's receive buffer after an overrun, up to G.rcvbuf_max (what the
@@ -171,7 +192,6 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		uv_poll_start(h, UV_READABLE, on_readable);
 	}
 	int fd = mnl_socket_get_fd(es->nl);
-	event_ns = (int)(es - socks);
 	for (int round = 0; round < EVENT_ROUNDS && !G.stopping && es->nl && !es->closing; round++) {
 		for (int i = 0; i < EVENT_BATCH; i++) {
 			iov[i].iov_base = rxbufs[i];
@@ -197,13 +217,12 @@ static void on_readable(uv_poll_t *h, int status, int events)
 			batch_buf[i] = rxbufs[i];
 			batch_len[i] = mm[i].msg_len;
 		}
-		batch_n = r, batch_i = 0, batch_now = core_now();
+		batch_n = r, batch_i = 0, batch_ns = (int)(es - socks), batch_now = core_now();
 		G.stats.batches++;
 		deliver_pending();
 		if (r < EVENT_BATCH)     /* drained: wait for the next wake-up */
 			break;
 	}
-	event_ns = 0;
 }
 
 /* Joins exactly the groups in mask on one socket; starts or stops its poll. */
@@ -346,7 +365,7 @@ static int join_groups(uint32_t mask)
 void event_feed(const char *buf, size_t len)
 {
 	batch_buf[0] = buf, batch_len[0] = len;
-	batch_n = 1, batch_i = 0, batch_now = core_now();
+	batch_n = 1, batch_i = 0, batch_ns = 0, batch_now = core_now();
 	G.stats.batches++;
 	deliver_pending();
 }
@@ -507,6 +526,13 @@ static int event_kernel_filter(lua_State *L)
 	return 1;
 }
 
+/* core.lua_kinds(mask): bit k set = events of ev_kind k are dispatched to Lua */
+static int event_lua_kinds(lua_State *L)
+{
+	lua_kinds = (uint32_t)luaL_checkinteger(L, 1);
+	return 0;
+}
+
 /* core.groups() -> mask of the netlink groups joined now */
 static int event_groups(lua_State *L)
 {
@@ -524,6 +550,7 @@ static int event_rcvbuf(lua_State *L)
 static const luaL_Reg event_funcs[] = {
 	{ "subscribe", event_subscribe },
 	{ "groups", event_groups },
+	{ "lua_kinds", event_lua_kinds },
 	{ "kernel_filter", event_kernel_filter },
 	{ "rcvbuf", event_rcvbuf },
 	{ NULL, NULL },

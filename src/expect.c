@@ -60,7 +60,8 @@ static int expect_get(lua_State *L)
 		return push_fail(L, -rc);
 	if (!len)
 		return push_fail(L, ENOENT);
-	if (!convert_msg(L, (struct nlmsghdr *)reply, 1, EV_ENTRY, core_now()))
+	if (!convert_msg(L, (struct nlmsghdr *)reply, 1, EV_ENTRY, core_now(),
+			 netns_mode ? netns_name(cmd_current()) : NULL, 0))
 		return push_fail(L, EINVAL);
 	return 1;
 }

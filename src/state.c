@@ -154,6 +154,7 @@ void state_close(lua_State *L)
 	size_t *mem;
 	lua_getallocf(L, (void **)&mem);
 	spawn_detach(L);
+	route_drop_state(L);
 	lua_close(L);
 	free(mem);
 }

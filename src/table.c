@@ -88,7 +88,8 @@ static int table_get(lua_State *L)
 		return push_fail(L, -rc);
 	if (len == 0)
 		return push_fail(L, ENOENT);
-	if (!convert_msg(L, (struct nlmsghdr *)reply, 0, EV_ENTRY, core_now()))
+	if (!convert_msg(L, (struct nlmsghdr *)reply, 0, EV_ENTRY, core_now(),
+			 netns_mode ? netns_name(cmd_current()) : NULL, 0))
 		return push_fail(L, EINVAL);
 	return 1;
 }
@@ -344,10 +345,9 @@ static int dump_next(lua_State *L)
 		}
 		if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
 			continue;
-		int was = event_ns;
-		event_ns = d->ns;           /* entries carry the namespace they came from */
-		int got = convert_msg(L, nlh, d->exp, EV_ENTRY, core_now());
-		event_ns = was;
+		/* Entries carry the namespace they came from. */
+		int got = convert_msg(L, nlh, d->exp, EV_ENTRY, core_now(),
+				      netns_mode ? netns_name(d->ns) : NULL, 0);
 		if (!got)
 			continue;
 		return 1;

@@ -48,20 +48,18 @@ function Sink:close()
   if self.closer then self.closer(self) end
 end
 
--- A sink on a Lua file: io.stdout, io.stderr, or a path opened for appending.
-local function file_sink(s, path)
-  local f, err = path, nil
-  if type(path) == "string" then f, err = io.open(path, "a") end
-  if not f then return nil, err end
-  f:setvbuf("line")
-  local n, dropped = 0, 0
-  s.put = function(_, text)
-    local ok = f:write(text, "\n")
-    if ok then n = n + 1 else dropped = dropped + 1 end
-    return ok and true or false
-  end
-  s.stat = function() return { lines = n, dropped = dropped, queued = 0, connected = true, reconnects = 0 } end
-  s.closer = function() if f ~= io.stdout and f ~= io.stderr then f:close() end end
+-- Whether v is a sink (ct.on takes one as a handler).
+function M.is_sink(v) return getmetatable(v) == Sink end
+
+-- A sink on a file descriptor: stdout, stderr, or a path opened for appending.
+-- Written in C (src/route.c): ct.on(name, sink) events go there without Lua.
+local function file_sink(core, s, target, maxq)
+  local out, err = core.output(target, maxq)
+  if not out then return nil, err end
+  s.output = out
+  s.put = function(_, text) return out:write(text) end
+  s.stat = function() return out:stats() end
+  s.closer = function() out:close() end
   return s
 end
 
@@ -84,11 +82,11 @@ function M.new(core, ct, o)
   end
   local name
   if to == "stdout" or to == "stderr" then
-    file_sink(s, to == "stdout" and io.stdout or io.stderr)
+    file_sink(core, s, to, maxq)
     name = to
   elseif to == "file" then
     if type(o.path) ~= "string" then error("bad argument #1 to 'sink' (path expected for a file)", 3) end
-    local ok, err = file_sink(s, o.path)
+    local ok, err = file_sink(core, s, o.path, maxq)
     if not ok then return nil, err, "EIO" end
     name = "file:" .. o.path
   elseif to == "tcp" or to == "unix" or to == "udp" then

@@ -11,7 +11,7 @@ copy_tree() {
 copy_tree
 make -s -C "$src" install PREFIX="$pfx" > "$T_TMP/make.out" 2>&1; ok $? "make install PREFIX=..."
 for f in bin/ctlua share/ctlua/lua/ctlua.lua share/ctlua/lua/ctlua/filter.lua \
-	share/ctlua/lua/ctlua/format.lua share/ctlua/scripts/log.lua \
+	share/ctlua/lua/ctlua/sink.lua share/ctlua/scripts/log.lua \
 	share/man/man1/ctlua.1 lib/systemd/system/ctlua@.service; do
 	[ -f "$pfx/$f" ]; ok $? "installed $f"
 done

@@ -51,9 +51,9 @@ like "$out" "refusing to load $M/evil.so: writable by others" "C modules are che
 R=$T_TMP/r
 mkdir -m 755 "$R"
 cp "$CTLUA" "$R/ctlua"; cp -r "$TOP/lua" "$R/lua"; chmod -R go-w "$R/lua"
-out=$("$R/ctlua" -e 'print(require("ctlua.format") ~= nil) ct.stop()' 2>&1); is "$?:$out" "0:true" "a private copy of ctlua runs"
-chmod o+w "$R/lua/ctlua/format.lua"
-like "$("$R/ctlua" -e 'ct.stop()' 2>&1)" "refusing to load $R/lua/ctlua/format.lua" "a runtime module others can write is refused"
+out=$("$R/ctlua" -e 'print(require("ctlua.filter") ~= nil) ct.stop()' 2>&1); is "$?:$out" "0:true" "a private copy of ctlua runs"
+chmod o+w "$R/lua/ctlua/filter.lua"
+like "$("$R/ctlua" -e 'ct.stop()' 2>&1)" "refusing to load $R/lua/ctlua/filter.lua" "a runtime module others can write is refused"
 chmod o+w "$R/lua/ctlua.lua"
 like "$("$R/ctlua" -e 'ct.stop()' 2>&1)" "cannot load the runtime: refusing to load $R/lua/ctlua.lua" "so is the runtime itself"
 done_testing
