@@ -185,9 +185,9 @@ static void *watchdog(void *arg)
 		char msg[256];
 		int n = 0;
 		if (hard && now > hard)
-			n = snprintf(msg, sizeof(msg), "ctlua: a call into Lua is still running %llu ms after its %llu ms budget ran out, "
+			n = snprintf(msg, sizeof(msg), "ctlua: a call into Lua has run %llu ms, past its %llu ms budget, "
 				     "where it cannot be interrupted (a C function such as string.match, or a __gc finalizer): exiting\n",
-				     (unsigned long long)(now - hard + G.budget_ms + CALL_GRACE_MS),
+				     (unsigned long long)(now - hard + 2 * G.budget_ms + CALL_GRACE_MS),
 				     (unsigned long long)G.budget_ms);
 		if (stop_signal && !signalled)
 			signalled = now;
@@ -227,7 +227,7 @@ static void memory_failed(void)
 	size_t used = G.memp ? *G.memp : 0;
 	if (++mem_failures == 1)
 		fprintf(stderr, "ctlua: the Lua state is at its memory cap (%zu of %zu bytes in use after a full collection): "
-			"ctlua cannot call the scripts; it stops after %d such failures in a row\n",
+			"calls into Lua fail; ctlua stops after %d such failures in a row\n",
 			used, G.mem_limit, CALL_MEM_FAILURES);
 	if (mem_failures >= CALL_MEM_FAILURES && !limit_status) {
 		fprintf(stderr, "ctlua: %d calls into Lua in a row failed at the memory cap (%zu of %zu bytes in use): "
