@@ -2,9 +2,14 @@
  *
  * Startup errors are fatal (the caller exits), runtime errors are reported and the
  * loop goes on: the policy lives with the callers, the mechanism lives here. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <lauxlib.h>
 #include "ctlua.h"
 
@@ -35,34 +40,202 @@ void *call_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
-/* Count hook: a call past its deadline raises, once; the next handler of the same
- * event gets a fresh budget. */
+/* Limits on the scripts, all applied by one count hook that every Lua thread has
+ * from the start (lua_newthread copies the creating thread's hook, so coroutines
+ * made while loading are covered too):
+ *  - the time budget of one call: past it the running script code gets the error
+ *    "handler exceeded N ms" once, with a fresh budget for what follows (the next
+ *    handler of the same event); a call that runs past that second budget too (it
+ *    caught the error and went on) gets the error at every script instruction
+ *    until it returns;
+ *  - SIGINT/SIGTERM: the call running when it came is interrupted the same way;
+ *  - depth: past CALL_MAXDEPTH nested calls the script gets "stack overflow", long
+ *    before Lua's own limit (a million stack slots, and seconds per traceback).
+ * No hook runs inside a C function (string.match on a pathological pattern, a
+ * blocking os.execute) or a __gc finalizer (Lua turns hooks off there): the
+ * watchdog thread below ends the process when a call outlives its budget twice
+ * over plus CALL_GRACE_MS, or CALL_STOP_GRACE_MS after SIGINT/SIGTERM. */
+#define CALL_COUNT 1000            /* instructions between two hook calls */
+#define CALL_MAXDEPTH 10000        /* nested Lua calls of one thread */
+#define CALL_GRACE_MS 5000
+#define CALL_STOP_GRACE_MS 5000
+#define CALL_MEM_FAILURES 10       /* calls in a row failing at the memory cap */
+
+enum { BUDGET_FRESH, BUDGET_RENEWED, BUDGET_SPENT };
+static int budget_stage;
+static int loading;                /* a state is being built: no time budget */
+static int depth;                  /* nested call_protected */
+static _Atomic uint64_t hard_ms;   /* the watchdog ends the process past this (0: none) */
+static volatile sig_atomic_t stop_signal;    /* the first SIGINT/SIGTERM, for the watchdog */
+static volatile sig_atomic_t interrupting;   /* ... and the running call is to stop */
+static int mem_failures, limit_status;
+static char runtime_src[4200];     /* "@LUADIR/": the runtime's chunks, never interrupted */
+static size_t runtime_len;
+
+void call_loading(int on, const char *luadir)
+{
+	loading = on;
+	if (luadir)
+		runtime_len = (size_t)snprintf(runtime_src, sizeof(runtime_src), "@%s/", luadir);
+}
+
+/* The runtime (dispatch, replay) catches what handlers raise: an error raised in
+ * its own code, between two handlers, would end the whole delivery or replay. */
+static int in_runtime(lua_State *L, lua_Debug *ar)
+{
+	return runtime_len && lua_getinfo(L, "S", ar) && strncmp(ar->source, runtime_src, runtime_len) == 0;
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
-	(void)ar;
-	if (G.deadline_ms && now_ms() > G.deadline_ms) {
-		G.deadline_ms = now_ms() + G.budget_ms;
-		G.stats.timeouts++;
-		luaL_where(L, 0);     /* the function that was running: the runaway one */
-		lua_pushfstring(L, "handler exceeded %d ms", (int)G.budget_ms);
-		lua_concat(L, 2);
-		lua_error(L);
+	int sig = interrupting ? stop_signal : 0;
+	int late = G.deadline_ms && now_ms() > G.deadline_ms;
+	if (!sig && !late) {
+		lua_Debug deep;
+		if (lua_getstack(L, CALL_MAXDEPTH, &deep))
+			luaL_error(L, "stack overflow (more than %d nested calls)", CALL_MAXDEPTH);
+		if (lua_gethookcount(L) != CALL_COUNT)
+			lua_sethook(L, budget_hook, LUA_MASKCOUNT, CALL_COUNT);
+		return;
 	}
+	/* From here on, look at every instruction until the error is raised and
+	 * sticks: in the runtime, wait for the script's code. */
+	if (lua_gethookcount(L) != 1)
+		lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+	if (in_runtime(L, ar))
+		return;
+	luaL_where(L, 0);                /* the function that was running: the runaway one */
+	if (sig) {
+		core_stop();
+		lua_pushfstring(L, "interrupted by signal %d (stopping)", (int)sig);
+	} else {
+		if (budget_stage == BUDGET_FRESH) {
+			budget_stage = BUDGET_RENEWED;
+			G.deadline_ms = now_ms() + G.budget_ms;
+			G.stats.timeouts++;
+		} else if (budget_stage == BUDGET_RENEWED) {
+			budget_stage = BUDGET_SPENT;   /* the deadline stays past */
+			G.stats.timeouts++;
+		}
+		lua_pushfstring(L, "handler exceeded %d ms", (int)G.budget_ms);
+	}
+	lua_concat(L, 2);
+	lua_error(L);
 }
 
-/* Installs the time budget hook (after the scripts have loaded: loading may take
- * as long as it needs). */
+/* Installs the hook on a new state, before anything runs in it. */
 void call_limits(lua_State *L)
 {
-	if (G.budget_ms)
-		lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1000);
+	lua_sethook(L, budget_hook, LUA_MASKCOUNT, CALL_COUNT);
 }
 
-/* Starts the budget of one call into Lua. */
+/* Starts the budget of one call into Lua (none while a state is being built). */
 void call_arm(void)
 {
-	if (G.budget_ms)
-		G.deadline_ms = now_ms() + G.budget_ms;
+	if (!G.budget_ms || loading)
+		return;
+	uint64_t now = now_ms();
+	G.deadline_ms = now + G.budget_ms;
+	budget_stage = BUDGET_FRESH;
+	atomic_store(&hard_ms, now + 2 * G.budget_ms + CALL_GRACE_MS);
+}
+
+void call_disarm(void)
+{
+	G.deadline_ms = 0;
+	atomic_store(&hard_ms, 0);
+}
+
+/* SIGINT/SIGTERM handler's part (async-signal-safe): interrupt the running call. */
+void call_interrupt(int sig)
+{
+	if (!stop_signal)
+		stop_signal = sig;
+	interrupting = 1;
+}
+
+/* The loop got the signal: no call was running, and the stop handlers that run
+ * next run normally. */
+void call_interrupt_done(void)
+{
+	interrupting = 0;
+}
+
+int call_stop_signal(void)
+{
+	return stop_signal;
+}
+
+/* The exit status a limit asks for (0: none). */
+int call_status(void)
+{
+	return limit_status;
+}
+
+/* What cannot be interrupted from inside is ended from outside. Output still
+ * buffered in stdio is lost: flushing could block on the very stream that hangs. */
+static void *watchdog(void *arg)
+{
+	(void)arg;
+	uint64_t signalled = 0;
+	for (;;) {
+		struct timespec nap = { 0, 200 * 1000000 };
+		nanosleep(&nap, NULL);
+		uint64_t now = now_ms(), hard = atomic_load(&hard_ms);
+		char msg[256];
+		int n = 0;
+		if (hard && now > hard)
+			n = snprintf(msg, sizeof(msg), "ctlua: a call into Lua has run %llu ms, past its %llu ms budget, "
+				     "where it cannot be interrupted (a C function such as string.match, or a __gc finalizer): exiting\n",
+				     (unsigned long long)(now - hard + 2 * G.budget_ms + CALL_GRACE_MS),
+				     (unsigned long long)G.budget_ms);
+		if (stop_signal && !signalled)
+			signalled = now;
+		if (!n && signalled && now - signalled > CALL_STOP_GRACE_MS)
+			n = snprintf(msg, sizeof(msg), "ctlua: still running %d s after signal %d "
+				     "(a script is stuck where it cannot be interrupted): exiting\n",
+				     CALL_STOP_GRACE_MS / 1000, (int)stop_signal);
+		if (n > 0) {
+			if (write(2, msg, (size_t)n) < 0)
+				_exit(EXIT_LIMIT);
+			_exit(EXIT_LIMIT);
+		}
+	}
+	return NULL;
+}
+
+/* Starts the watchdog thread, with every signal blocked: they go to the loop. */
+int call_watchdog(void)
+{
+	sigset_t all, old;
+	pthread_t t;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&t, NULL, watchdog, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		pthread_detach(t);
+	return -rc;
+}
+
+/* A call from C failed for want of memory: Lua already collected everything it
+ * could and the runtime could not even deliver or report. A script that keeps its
+ * memory at the cap would make every later call fail, each after a full
+ * collection: after CALL_MEM_FAILURES in a row, stop (exit EXIT_MEMORY). */
+static void memory_failed(void)
+{
+	size_t used = G.memp ? *G.memp : 0;
+	if (++mem_failures == 1)
+		fprintf(stderr, "ctlua: the Lua state is at its memory cap (%zu of %zu bytes in use after a full collection): "
+			"calls into Lua fail; ctlua stops after %d such failures in a row\n",
+			used, G.mem_limit, CALL_MEM_FAILURES);
+	if (mem_failures >= CALL_MEM_FAILURES && !limit_status) {
+		fprintf(stderr, "ctlua: %d calls into Lua in a row failed at the memory cap (%zu of %zu bytes in use): "
+			"stopping; raise --memory-limit or make the script keep less\n",
+			mem_failures, used, G.mem_limit);
+		limit_status = EXIT_MEMORY;
+		core_stop();
+	}
 }
 
 /* Message handler: turn any error value into "message\ntraceback". */
@@ -85,9 +258,17 @@ int call_protected(lua_State *L, int nargs, int nresults)
 	int base = lua_gettop(L) - nargs;
 	lua_pushcfunction(L, traceback);
 	lua_insert(L, base);
-	call_arm();
+	if (depth++ == 0)
+		call_arm();
 	int rc = lua_pcall(L, nargs, nresults, base);
-	G.deadline_ms = 0;
+	if (--depth == 0) {
+		call_disarm();
+		interrupting = 0;      /* the interrupted call is over */
+		if (rc == LUA_ERRMEM && G.mem_limit)
+			memory_failed();
+		else if (rc == LUA_OK && G.memp && *G.memp < G.mem_limit / 10 * 9)
+			mem_failures = 0;
+	}
 	lua_remove(L, base);
 	return rc;
 }

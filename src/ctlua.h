@@ -34,7 +34,9 @@ struct ctlua_stats {
 	double htime_sum;
 };
 
-enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_SYSTEM = 3 };
+/* EXIT_LIMIT: the watchdog ended a call it could not interrupt, or a stop that did
+ * not finish in time; EXIT_MEMORY: the scripts keep the Lua state at its cap. */
+enum { EXIT_SCRIPT = 1, EXIT_USAGE = 2, EXIT_SYSTEM = 3, EXIT_LIMIT = 4, EXIT_MEMORY = 5 };
 
 /* The one process-wide context: one loop, one Lua state. */
 struct ctlua {
@@ -100,7 +102,14 @@ void secure_searchers(lua_State *L, const struct config *c);
 /* call.c: the one protected-call helper for every call from C into Lua. */
 int call_protected(lua_State *L, int nargs, int nresults);
 void call_limits(lua_State *L);
+void call_loading(int on, const char *luadir);
 void call_arm(void);
+void call_disarm(void);
+void call_interrupt(int sig);
+void call_interrupt_done(void);
+int call_stop_signal(void);
+int call_status(void);
+int call_watchdog(void);
 void *call_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 void call_report(lua_State *L, const char *what);
 int call_hook(const char *name, int nargs, int nresults);

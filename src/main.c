@@ -26,6 +26,7 @@
 #define DEFAULT_BUFSIZE (16 * 1024 * 1024)
 #define DEFAULT_BUFMAX (256LL * 1024 * 1024)
 #define DEFAULT_BUDGET_MS 10000    /* per event delivery or timer call at run time */
+#define DEFAULT_MEMORY_MAX (1LL << 30)   /* Lua state cap: a quarter of RAM, at most this */
 
 static int kernel_filter = 1, resync = 0, reliable = 0, insecure = 0, listen_only = 0;
 
@@ -48,8 +49,9 @@ static void usage(FILE *f)
 "      --resync            after an overrun, dump the table and deliver the\n"
 "                          difference as new/destroy events with ev.resync = true\n"
 "      --no-kernel-filter  evaluate every filter in Lua only (no BPF on the socket)\n"
-"      --memory-limit BYTES cap the Lua state's memory (K/M/G; default none): past\n"
-"                          it the allocating call fails, ctlua goes on\n"
+"      --memory-limit BYTES cap the Lua state's memory (K/M/G; default a quarter\n"
+"                          of RAM, at most 1G; 0: none): past it the allocating\n"
+"                          call fails, ctlua goes on\n"
 "      --handler-timeout MS interrupt a handler or timer running longer (default\n"
 "                          10000; 0: never)\n"
 "      --insecure          as root, load scripts and modules even when writable\n"
@@ -74,7 +76,8 @@ static void usage(FILE *f)
 "  -h, --help              this help\n"
 "  -V, --version           print the version\n\n"
 "Exit status: 0 clean stop, 1 script error at load time, 2 usage error,\n"
-"3 system error (no permission, netlink unavailable).\n");
+"3 system error (no permission, netlink unavailable), 4 a script stuck where\n"
+"it cannot be interrupted, 5 the scripts keep the Lua state at its memory cap.\n");
 }
 
 static void die_usage(const char *fmt, const char *arg)
@@ -85,7 +88,7 @@ static void die_usage(const char *fmt, const char *arg)
 	exit(EXIT_USAGE);
 }
 
-static long long parse_size(const char *s)
+static long long parse_size_max(const char *s, long long max)
 {
 	char *end;
 	errno = 0;
@@ -97,9 +100,22 @@ static long long parse_size(const char *s)
 	case 'm': case 'M': v <<= 20, end++; break;
 	case 'g': case 'G': v <<= 30, end++; break;
 	}
-	if (*end || v > INT_MAX / 2)
+	if (*end || v > max)
 		return -1;
 	return v;
+}
+
+static long long parse_size(const char *s)
+{
+	return parse_size_max(s, INT_MAX / 2);
+}
+
+/* The default cap of the Lua state: a quarter of the RAM, at most 1 GiB. */
+static size_t default_memory_limit(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	long long quarter = pages > 0 && psize > 0 ? (long long)pages * psize / 4 : DEFAULT_MEMORY_MAX;
+	return (size_t)(quarter < DEFAULT_MEMORY_MAX ? quarter : DEFAULT_MEMORY_MAX);
 }
 
 /* Finds lua/ and scripts/: beside the binary in a source tree, else installed. */
@@ -121,11 +137,25 @@ static void find_dirs(void)
 	snprintf(scriptdir, sizeof(scriptdir), "%s", CTLUA_SCRIPTDIR);
 }
 
-static void on_signal(uv_signal_t *h, int sig)
+/* SIGINT and SIGTERM: a flag the Lua hook reads (the loop cannot see a signal
+ * while a handler runs) and a wake-up for the loop; the watchdog ends the process
+ * if the stop takes too long. */
+static uv_async_t stop_async;
+
+static void on_stop_signal(int sig)
+{
+	int e = errno;
+	call_interrupt(sig);
+	uv_async_send(&stop_async);
+	errno = e;
+}
+
+static void on_stop(uv_async_t *h)
 {
 	(void)h;
 	if (G.verbose)
-		fprintf(stderr, "ctlua: signal %d, stopping\n", sig);
+		fprintf(stderr, "ctlua: signal %d, stopping\n", call_stop_signal());
+	call_interrupt_done();
 	core_stop();
 }
 
@@ -182,6 +212,7 @@ int main(int argc, char **argv)
 	int nnetns = 0;
 	int nchunks = 0, check = 0, strict = 0;
 	long long bufsize = DEFAULT_BUFSIZE, mem;
+	int mem_set = 0;
 	G.budget_ms = DEFAULT_BUDGET_MS;
 	G.rcvbuf_max = DEFAULT_BUFMAX;
 	const char *nlfile = NULL, *replay = NULL, *metrics = NULL;
@@ -215,9 +246,12 @@ int main(int argc, char **argv)
 				die_usage("bad buffer size '%s'", optarg);
 			break;
 		case 'M':
-			if ((mem = parse_size(optarg)) < 0)
+			if (strcmp(optarg, "0") == 0)
+				mem = 0;
+			else if ((mem = parse_size_max(optarg, 1LL << 40)) < 0)
 				die_usage("bad memory limit '%s'", optarg);
 			G.mem_limit = (size_t)mem;
+			mem_set = 1;
 			break;
 		case 'T': {
 			char *end;
@@ -241,6 +275,8 @@ int main(int argc, char **argv)
 			die_usage("%s", "--netns all joins namespaces as they come, which --listen-only forbids");
 	char **scripts = argv + optind;
 	int nscripts = nopt - optind;
+	if (!mem_set)
+		G.mem_limit = default_memory_limit();
 
 	find_dirs();
 	char defscript[PATH_MAX + 16];
@@ -310,16 +346,23 @@ int main(int argc, char **argv)
 				rcvbuf_size(), bufsize);
 	}
 
-	uv_signal_t sigint, sigterm, sighup;
-	uv_signal_init(G.loop, &sigint);
-	uv_signal_init(G.loop, &sigterm);
+	uv_signal_t sighup;
 	uv_signal_init(G.loop, &sighup);
-	uv_signal_start(&sigint, on_signal, SIGINT);
-	uv_signal_start(&sigterm, on_signal, SIGTERM);
 	uv_signal_start(&sighup, on_hup, SIGHUP);
-	uv_unref((uv_handle_t *)&sigint);
-	uv_unref((uv_handle_t *)&sigterm);
 	uv_unref((uv_handle_t *)&sighup);
+	uv_async_init(G.loop, &stop_async, on_stop);
+	uv_unref((uv_handle_t *)&stop_async);
+	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	int wrc = call_watchdog();
+	if (wrc < 0) {
+		fprintf(stderr, "ctlua: cannot start the watchdog thread: %s\n", strerror(-wrc));
+		return EXIT_SYSTEM;
+	}
+	if (G.verbose)
+		fprintf(stderr, "ctlua: Lua memory cap: %zu bytes%s\n", G.mem_limit, G.mem_limit ? "" : " (none)");
 
 	if (metrics && !replay && !nlfile) {
 		int rc = metrics_listen(metrics);
@@ -342,6 +385,10 @@ int main(int argc, char **argv)
 	if (!state_open(&cfg, NULL, NULL)) {
 		int kind;
 		const char *msg = state_error(&kind);
+		if (call_stop_signal()) {
+			fprintf(stderr, "ctlua: signal %d while loading the scripts, stopping\n", call_stop_signal());
+			return 0;
+		}
 		fprintf(stderr, "ctlua: %s\n", msg);
 		return kind;
 	}
@@ -415,5 +462,5 @@ int main(int argc, char **argv)
 	uv_run(G.loop, UV_RUN_DEFAULT);
 	uv_loop_close(G.loop);
 	fflush(stdout);
-	return status;
+	return call_status() ? call_status() : status;
 }

@@ -96,6 +96,8 @@ lua_State *state_open(const struct config *c, lua_CFunction handover, void *hdat
 		return NULL;
 	}
 	lua_atpanic(L, panic);
+	call_limits(L);            /* before anything runs: every thread inherits the hook */
+	call_loading(1, c->luadir);
 	G.L = L, G.memp = mem, G.hooks_ref = G.dispatch_ref = LUA_NOREF;
 
 	if (handover) {
@@ -139,22 +141,27 @@ lua_State *state_open(const struct config *c, lua_CFunction handover, void *hdat
 			goto bad;
 		}
 	}
-	call_limits(L);
+	call_loading(0, NULL);
 	return L;
 bad:
+	call_loading(0, NULL);
 	state_close(L);
 	state_restore(&saved);
 	return NULL;
 }
 
 /* Closes a state that is not, or no longer, current: its timers and dumps close
- * (their __gc), its running processes are detached (they finish unobserved). */
+ * (their __gc), its running processes are detached (they finish unobserved). The
+ * scripts' finalizers run too, under a budget like any call (a looping one meets
+ * the watchdog: Lua runs no hook inside __gc). */
 void state_close(lua_State *L)
 {
 	size_t *mem;
 	lua_getallocf(L, (void **)&mem);
 	spawn_detach(L);
 	route_drop_state(L);
+	call_arm();
 	lua_close(L);
+	call_disarm();
 	free(mem);
 }

@@ -46,6 +46,41 @@ is "$(grep -c "failed [0-9]* more times in 10 s, last: (command line):3: every t
 is "$(sed -n 's/.*failed \([0-9]*\) more times.*/\1/p' "$T_TMP/storm.err" | awk '{ s += $1 } END { print s }')" $((N / 10 - 5)) \
 	"the summaries, with a last one at stop, account for every other error"
 
+# A script that keeps its memory at the cap: every later call fails, each after a
+# full collection. After 10 in a row ctlua says so and stops with status 5 (the
+# unit restarts it). Was: the failures went on for ever (1673 timer errors in 20 s).
+lua5.4 "$TOP/tests/data/repeat-nl.lua" 200 "$D/ipv4.nl" > "$T_TMP/200.nl"
+t0=$(date +%s%N)
+timeout -s KILL 60 "$CTLUA" --netlink-file "$T_TMP/200.nl" --memory-limit 32M -e '
+	keep = {}
+	local n, ticks = 0, 0
+	ct.on("new", function()
+		n = n + 1
+		if n == 2 then   -- fill the cap to the last bytes, and keep it all
+			for _, sz in ipairs{100000, 1000, 10, 0} do
+				pcall(function() while true do keep[#keep + 1] = sz > 0 and string.rep("x", sz) .. #keep or {} end end)
+			end
+		end
+	end)
+	ct.every(0.01, function() ticks = ticks + 1 local t = string.rep("y", 10000) .. ticks end)
+	ct.on("stop", function() io.stderr:write("stopped after ", ticks, " ticks\n") end)' >/dev/null 2>"$T_TMP/cap.err"
+rc=$? ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+is "$rc" 5 "kept at the memory cap: ctlua stops with status 5 ($ms ms)"
+like "$(cat "$T_TMP/cap.err")" "ctlua: the Lua state is at its memory cap \([0-9]+ of 33554432 bytes in use after a full collection\)" \
+	"the first failure at the cap is explained"
+like "$(cat "$T_TMP/cap.err")" "ctlua: 10 calls into Lua in a row failed at the memory cap .*: stopping; raise --memory-limit" \
+	"the stop is explained"
+like "$(cat "$T_TMP/cap.err")" "stopped after [0-9]+ ticks" "the stop handlers still ran"
+[ "$ms" -le 15000 ]; ok $? "stopped within 15 s"
+
+# Default cap: a quarter of the RAM, at most 1 GiB; 0 means none.
+ram=$(( $(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) * 1024 ))
+want=$(( ram / 4 < 1073741824 ? ram / 4 : 1073741824 ))
+got=$("$CTLUA" -v --replay /dev/null -e '' 2>&1 | sed -n 's/^ctlua: Lua memory cap: \([0-9]*\) bytes$/\1/p')
+[ -n "$got" ] && [ $(( got - want )) -le 1048576 ] && [ $(( want - got )) -le 1048576 ]; ok $? "default memory cap $got, a quarter of RAM or 1 GiB ($want)"
+like "$("$CTLUA" -v --memory-limit 0 --replay /dev/null -e '' 2>&1)" "Lua memory cap: 0 bytes \(none\)" "--memory-limit 0: no cap"
+"$CTLUA" --memory-limit 2G --replay /dev/null -e '' 2>/dev/null; is $? 0 "--memory-limit 2G is accepted"
+
 "$CTLUA" --memory-limit 12x -e '' 2>/dev/null; is $? 2 "bad --memory-limit exits 2"
 "$CTLUA" --handler-timeout -1 -e '' 2>/dev/null; is $? 2 "bad --handler-timeout exits 2"
 done_testing
