@@ -5,13 +5,15 @@
 # applied on top of it. The oracle: once traffic stops and every entry has expired
 # (polling conntrack -L evicts them, so their DESTROY events come), the script's own
 # live set, kept from new/destroy events alone, equals conntrack -L. Three runs.
-# RUNS=N FLOWS=N (per generator) override the defaults for manual measurements.
+# RUNS=N, FLOWS=N (per generator), WAIT=S (bound on convergence) override the
+# defaults for manual measurements.
 . "$(dirname "$0")/../lib/tap.sh"
 need_root
 in_netns "$@"
 short_timeouts
 RUNS=${RUNS:-3}
 FLOWS=${FLOWS:-100000}
+WAIT=${WAIT:-60}
 
 cat > "$T_TMP/live.lua" <<'LUA'
 -- The live set from events; written out (sorted ids) whenever it changed.
@@ -66,7 +68,7 @@ for run in $(seq 1 "$RUNS"); do
 	g2=$!
 	wait $g1 $g2
 	# Entries expire within seconds; the poll of conntrack -L evicts them.
-	wait_until 60 converged $P "$view"
+	wait_until "$WAIT" converged $P "$view"
 	ok $? "run $run: the script's live set equals conntrack -L once quiet"
 	if [ -f "$view" ] && ! cmp -s "$view" "$T_TMP/kernel.txt"; then
 		diag "run $run: view $(lines "$view") ids, kernel $(lines "$T_TMP/kernel.txt");" \
