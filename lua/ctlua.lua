@@ -545,18 +545,19 @@ local function interesting(e)
 end
 
 local RESYNC_GAP = 1      -- seconds between two resyncs after overruns, at least
-local resync_timer
+local resync_timer, schedule_resync
 
 local function resync_now()
   local watched, tagged = core.netns()
   local n, gone, code = tracker:run(dispatch, interesting, core.now(), tagged and watched or nil)
   if n then call_list(lists.resync, { new = n, destroy = gone, tracked = tracker.tracked }) end
+  if tracker.partial then schedule_resync() end   -- the read-ahead hit its cap
   return n, gone, code
 end
 
 -- After an overrun: one resync, RESYNC_GAP after the previous one at the soonest,
 -- so that a storm of overruns costs one dump a second, not one per overrun.
-local function schedule_resync()
+function schedule_resync()
   if resync_timer or not tracker.enabled then return end
   local wait = math.max(0, tracker.last + RESYNC_GAP - core.now())
   resync_timer = core.after(wait, function()

@@ -47,6 +47,12 @@ static char *file_buf;
 static size_t file_len;
 static uv_timer_t file_timer;
 
+/* Events read ahead of a resync's dump (core.hold), not yet delivered (core.release). */
+static char *held;               /* datagrams, each: uint32_t length, bytes, padding */
+static size_t held_len, held_cap;
+static int held_ns;
+static double held_now;
+
 static int classify(const struct nlmsghdr *nlh)
 {
 	if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
@@ -132,9 +138,8 @@ static int deliver_batch(lua_State *L)
 	return 0;
 }
 
-static void deliver_pending(void)
+static void deliver_pending(lua_State *L)
 {
-	lua_State *L = G.L;
 	while (batch_i < batch_n && !G.stopping) {
 		lua_pushcfunction(L, deliver_batch);
 		if (call_protected(L, 0, 0) != LUA_OK)
@@ -219,7 +224,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		}
 		batch_n = r, batch_i = 0, batch_ns = (int)(es - socks), batch_now = core_now();
 		G.stats.batches++;
-		deliver_pending();
+		deliver_pending(G.L);
 		if (r < EVENT_BATCH)     /* drained: wait for the next wake-up */
 			break;
 	}
@@ -367,7 +372,7 @@ void event_feed(const char *buf, size_t len)
 	batch_buf[0] = buf, batch_len[0] = len;
 	batch_n = 1, batch_i = 0, batch_ns = 0, batch_now = core_now();
 	G.stats.batches++;
-	deliver_pending();
+	deliver_pending(G.L);
 }
 
 static void file_deliver(uv_timer_t *t)
@@ -408,6 +413,8 @@ void event_close(void)
 	convert_free();
 	free(file_buf);
 	file_buf = NULL;
+	free(held);
+	held = NULL, held_len = held_cap = 0;
 }
 
 /* core.subscribe(mask) -> true | nil, message, code
@@ -533,6 +540,93 @@ static int event_lua_kinds(lua_State *L)
 	return 0;
 }
 
+/* Read-ahead for a resync. Events still queued on the socket when a dump starts
+ * happened before it: applied after the dump's diff, a NEW whose DESTROY was lost
+ * would bring back an entry the dump proved gone, for good. So core.hold() reads the
+ * queue to EAGAIN first, raw and without Lua (fast, so the drain ends), and
+ * core.release() delivers it once the dump has been read, before the diff. Reaching
+ * EAGAIN also ends the kernel's congestion state, in which later drops would go
+ * unreported; drops met here are counted, not reported, as the dump covers them. */
+
+#define HELD_ALIGN(n) (((n) + 3) & ~(size_t)3)
+
+/* core.hold([netns]) -> datagrams read, complete (false: stopped at the size cap) */
+static int event_hold(lua_State *L)
+{
+	int ns = 0;
+	if (!lua_isnoneornil(L, 1) && (ns = netns_find(luaL_checkstring(L, 1))) < 0)
+		return luaL_error(L, "unknown network namespace '%s' (not watched)", lua_tostring(L, 1));
+	struct evsock *es = &socks[ns];
+	if (held_len && held_ns != ns)
+		return luaL_error(L, "events of another namespace are held");
+	held_ns = ns, held_now = core_now();
+	lua_Integer n = 0;
+	int complete = 1;
+	/* At most about the socket's buffer again: what was queued, plus as much. */
+	size_t cap = (size_t)sock_rcvbuf(es) * 2 + (1 << 20);
+	while (es->nl && !es->closing) {
+		if (held_len >= cap) {
+			complete = 0;
+			break;
+		}
+		if (held_cap - held_len < sizeof(uint32_t) + DGRAM_SIZE) {
+			size_t c = held_cap ? held_cap * 2 : 1 << 20;
+			char *p = realloc(held, c);
+			if (!p) {
+				complete = 0;
+				break;
+			}
+			held = p, held_cap = c;
+		}
+		ssize_t r = recv(mnl_socket_get_fd(es->nl), held + held_len + sizeof(uint32_t),
+				 DGRAM_SIZE, MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == ENOBUFS) {
+				G.stats.overruns++;
+				grow_buffer(es);
+				continue;
+			}
+			if (errno == EINTR)
+				continue;
+			break;           /* EAGAIN: the queue is empty */
+		}
+		uint32_t len = (uint32_t)r;
+		memcpy(held + held_len, &len, sizeof(len));
+		held_len += HELD_ALIGN(sizeof(len) + len);
+		n++;
+	}
+	lua_pushinteger(L, n);
+	lua_pushboolean(L, complete);
+	return 2;
+}
+
+/* core.release() -> nothing: delivers the held events, in order, to the handlers.
+ * Called from inside a handler, the rest of the batch being delivered goes first:
+ * it was read before them. */
+static int event_release(lua_State *L)
+{
+	int ns = batch_ns;
+	deliver_pending(L);
+		size_t off = 0;
+	while (off < held_len && !G.stopping) {
+		batch_n = 0, batch_i = 0, batch_ns = held_ns, batch_now = held_now;
+		while (batch_n < EVENT_BATCH && off < held_len) {
+			uint32_t len;
+			memcpy(&len, held + off, sizeof(len));
+			batch_buf[batch_n] = held + off + sizeof(len);
+			batch_len[batch_n++] = len;
+			off += HELD_ALIGN(sizeof(len) + len);
+		}
+		G.stats.batches++;
+		deliver_pending(L);
+	}
+	batch_n = batch_i = 0;
+	batch_ns = ns;
+	free(held);
+	held = NULL, held_len = held_cap = 0;
+	return 0;
+}
+
 /* core.groups() -> mask of the netlink groups joined now */
 static int event_groups(lua_State *L)
 {
@@ -553,6 +647,8 @@ static const luaL_Reg event_funcs[] = {
 	{ "lua_kinds", event_lua_kinds },
 	{ "kernel_filter", event_kernel_filter },
 	{ "rcvbuf", event_rcvbuf },
+	{ "hold", event_hold },
+	{ "release", event_release },
 	{ NULL, NULL },
 };
 

@@ -45,33 +45,48 @@ end
 -- tracker:run(deliver, interesting, now) -> new, destroyed | nil, message, code
 -- deliver(ev) dispatches (and so tracks) one synthetic event; interesting(entry)
 -- says whether some conntrack handler would take it, so that entries no handler
--- wants are neither delivered nor remembered.
+-- wants are neither delivered nor remembered. Afterwards self.partial says that
+-- the read-ahead stopped at its cap, so convergence needs another run.
 function Tracker:run(deliver, interesting, now, namespaces)
   if self.running then return nil, "a resync is already running", "EBUSY" end
   self.running, self.last = true, now
   local core = self.core
   local fresh, gone = {}, {}
   -- One dump per namespace watched, each diffed against that namespace's set.
+  -- The events queued on the event socket when the dump starts are older than it:
+  -- core.hold reads them ahead and core.release delivers them (tracking them) once
+  -- the dump is read, so that the diff is taken against a set that includes them.
+  -- Applied after the diff instead, a NEW whose DESTROY was lost in the overrun
+  -- would bring back an entry the dump proved gone, and nothing would remove it.
+  self.partial = false
   for _, ns in ipairs(namespaces or { false }) do
     core.arm()
+    local _, complete = core.hold(ns or nil)
+    if not complete then self.partial = true end
     core.use_netns(ns or nil)
     local it, msg, code = core.dump("ct")
     if not it then
+      core.release()
       self.running, self.failed = false, self.failed + 1
       return nil, msg, code
     end
-    local seen = {}
+    local seen, cand = {}, {}
     local live = set_of(self, ns)
     local ok, err = pcall(function()
       for e in it do
         local id = e.id
         seen[id] = true
-        if live[id] == nil and interesting(e) then fresh[#fresh + 1] = e end
+        if live[id] == nil and interesting(e) then cand[#cand + 1] = e end
       end
     end)
+    core.release()
     if not ok then
       self.running, self.failed = false, self.failed + 1
       return nil, tostring(err), "EIO"
+    end
+    -- A held NEW may have made a candidate live already.
+    for i = 1, #cand do
+      if live[cand[i].id] == nil then fresh[#fresh + 1] = cand[i] end
     end
     local lost = {}
     for id, ev in pairs(live) do
