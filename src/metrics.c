@@ -3,20 +3,25 @@
  * Mechanism only: the body comes from the Lua runtime (hooks.metrics, which
  * renders the Prometheus text format), asked afresh on every request. A client
  * can cost at most one bounded request buffer and one queued response: requests
- * over METRICS_REQ_MAX bytes are refused, idle or slow clients are cut after
- * METRICS_TIMEOUT_MS, at most METRICS_CLIENTS at a time. Writes are queued by
- * libuv, so a client that reads slowly never holds up event delivery. Binds
- * loopback unless a host is given. */
+ * over METRICS_REQ_MAX bytes are refused, clients are cut METRICS_FIRST_MS after
+ * connecting if they have sent nothing and after METRICS_TIMEOUT_MS in any case,
+ * at most METRICS_CLIENTS at a time. When that many are open, a new client
+ * evicts the oldest one that has not sent a complete request (idle connections
+ * must not keep a scraper out); only when all are being answered is it refused.
+ * Writes are queued by libuv, so a client that reads slowly never holds up event
+ * delivery. Binds loopback unless a host is given. */
 #define _GNU_SOURCE             /* memmem */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <lauxlib.h>
 #include "ctlua.h"
 
 #define METRICS_REQ_MAX 8192
+#define METRICS_FIRST_MS 2000
 #define METRICS_TIMEOUT_MS 5000
 #define METRICS_CLIENTS 16
 
@@ -24,14 +29,17 @@ struct client {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_write_t wr;
+	struct client *prev, *next;   /* open clients, oldest first */
+	uint64_t since;               /* loop time of the accept */
 	char req[METRICS_REQ_MAX];
 	size_t len;
-	char *resp;
+	char *resp;                   /* set once a complete request is being answered */
 	int closing, handles;
 };
 
 static uv_tcp_t server;
-static int listening, clients;
+static int listening, open_clients;
+static struct client *oldest, *newest;
 
 static void client_freed(uv_handle_t *h)
 {
@@ -39,7 +47,6 @@ static void client_freed(uv_handle_t *h)
 	if (--c->handles == 0) {
 		free(c->resp);
 		free(c);
-		clients--;
 	}
 }
 
@@ -48,6 +55,9 @@ static void client_close(struct client *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
+	*(c->prev ? &c->prev->next : &oldest) = c->next;
+	*(c->next ? &c->next->prev : &newest) = c->prev;
+	open_clients--;
 	uv_close((uv_handle_t *)&c->timer, client_freed);
 	uv_close((uv_handle_t *)&c->tcp, client_freed);
 }
@@ -98,6 +108,11 @@ static void serve_metrics(struct client *c)
 	lua_pop(L, 1);
 }
 
+static void on_timeout(uv_timer_t *t)
+{
+	client_close(t->data);
+}
+
 static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf)
 {
 	(void)want;
@@ -105,15 +120,15 @@ static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf)
 	*buf = uv_buf_init(c->req + c->len, (unsigned)(sizeof(c->req) - c->len));
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+/* n more bytes of the request are in c->req: answers once the headers are in. */
+static void received(struct client *c, size_t n)
 {
-	(void)buf;
-	struct client *c = s->data;
-	if (n < 0) {
-		client_close(c);
-		return;
+	/* The first bytes: the rest of the request gets the whole time budget. */
+	if (c->len == 0 && n > 0) {
+		uint64_t spent = uv_now(G.loop) - c->since;
+		uv_timer_start(&c->timer, on_timeout, spent < METRICS_TIMEOUT_MS ? METRICS_TIMEOUT_MS - spent : 0, 0);
 	}
-	c->len += (size_t)n;
+	c->len += n;
 	/* Only the request line matters; wait for the end of the headers. */
 	if (!memmem(c->req, c->len, "\r\n\r\n", 4) && !memmem(c->req, c->len, "\n\n", 2)) {
 		if (c->len == sizeof(c->req)) {
@@ -134,9 +149,41 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
-static void on_timeout(uv_timer_t *t)
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	client_close(t->data);
+	(void)buf;
+	struct client *c = s->data;
+	if (n < 0)
+		client_close(c);
+	else
+		received(c, (size_t)n);
+}
+
+/* Makes room for the client just accepted (newest): closes the oldest other one
+ * that has not sent a complete request. What is already in the kernel counts: a
+ * scraper whose request has arrived but not been read yet is not idle (read
+ * here, it is answered instead). 0, or -1 when every other one is answered. */
+static int evict_idle(void)
+{
+	for (struct client *c = oldest, *next; c && c != newest; c = next) {
+		next = c->next;
+		if (c->resp)
+			continue;
+		uv_os_fd_t fd;
+		ssize_t n = -1;
+		if (c->len < sizeof(c->req) && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+			n = recv(fd, c->req + c->len, sizeof(c->req) - c->len, MSG_DONTWAIT);
+		if (n > 0) {
+			received(c, (size_t)n);
+			if (c->closing)
+				return 0;
+			if (c->resp)
+				continue;
+		}
+		client_close(c);
+		return 0;
+	}
+	return -1;
 }
 
 static void on_connection(uv_stream_t *srv, int status)
@@ -146,17 +193,29 @@ static void on_connection(uv_stream_t *srv, int status)
 	struct client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return;
-	clients++;
 	c->handles = 2;
 	uv_tcp_init(G.loop, &c->tcp);
 	uv_timer_init(G.loop, &c->timer);
 	c->tcp.data = c->timer.data = c;
-	if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0 || clients > METRICS_CLIENTS) {
-		G.stats.metrics_refused++;
+	c->since = uv_now(G.loop);
+	/* linked in first, so that client_close can take it out again */
+	c->prev = newest;
+	*(newest ? &newest->next : &oldest) = c;
+	newest = c;
+	open_clients++;
+	if (uv_accept(srv, (uv_stream_t *)&c->tcp) < 0) {
 		client_close(c);
 		return;
 	}
-	uv_timer_start(&c->timer, on_timeout, METRICS_TIMEOUT_MS, 0);
+	/* Full: an evicted idle client or this one is refused; both are counted. */
+	if (open_clients > METRICS_CLIENTS) {
+		G.stats.metrics_refused++;
+		if (evict_idle() < 0) {
+			client_close(c);
+			return;
+		}
+	}
+	uv_timer_start(&c->timer, on_timeout, METRICS_FIRST_MS, 0);
 	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 

@@ -9,9 +9,12 @@
  *   --listen-only  nothing: events keep arriving on the subscribed socket, but
  *                  table operations fail with EPERM, the buffer grows only up
  *                  to rmem_max, and a reload cannot join groups it had not.
- *   --netns        CAP_SYS_ADMIN too (not inherited by ct.spawn): sockets in
- *                  other namespaces are made by setns() there, for every dump,
- *                  ct.watch and the namespaces --netns all follows.
+ *   --netns        CAP_SYS_ADMIN too, in the effective and permitted sets only:
+ *                  sockets in other namespaces are made by setns() there, for
+ *                  every dump, ct.watch and the namespaces --netns all follows.
+ *                  Not in the bounding set, because a child of a uid-0 process
+ *                  gets its bounding set as permitted at exec: so ct.spawn'd
+ *                  commands cannot setns, unshare or mount.
  *   --user NAME    either of the above, as NAME (its uid, gid, and groups).
  * Commands run by ct.spawn get what ctlua kept, whatever their user. */
 #include <errno.h>
@@ -47,9 +50,10 @@ int privs_drop(int listen_only, int netns)
 	if (!listen_only)
 		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_INHERITABLE |
 			     CAPNG_BOUNDING_SET | CAPNG_AMBIENT, CAP_NET_ADMIN);
-	/* Sockets in other namespaces (dumps, ct.watch, --netns all) need setns. */
+	/* Sockets in other namespaces (dumps, ct.watch, --netns all) need setns; setns
+	 * checks the effective set, exec looks at the bounding set (kept without it). */
 	if (!listen_only && netns)
-		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET, CAP_SYS_ADMIN);
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_SYS_ADMIN);
 	int rc;
 	if (user)
 		rc = capng_change_id((int)uid, (int)gid, CAPNG_INIT_SUPP_GRP | CAPNG_CLEAR_BOUNDING);

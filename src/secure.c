@@ -1,12 +1,12 @@
 /* secure.c — as root, load no code that someone else could have written.
  *
  * A script, the runtime or a module (Lua or C, through require) is refused when
- * it or its directory is writable by group or others (a sticky directory such as
- * /tmp is fine), or when it is owned by a user other than root, the user ctlua
- * runs as, or the owner of the ctlua binary (who could change the binary itself,
- * so trusting their files adds nothing). --insecure lifts the check. */
+ * it, or any directory on its resolved path or holding a symlink on the way to
+ * it, is writable by group or others (a sticky directory such as /tmp is fine),
+ * or when one of them is owned by a user other than root, the user ctlua runs
+ * as, or the owner of the ctlua binary (who could change the binary itself, so
+ * trusting their files adds nothing). --insecure lifts the check. */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +33,99 @@ static int trusted_owner(uid_t u)
 	return u == 0 || u == geteuid() || u == exe_owner;
 }
 
+/* 0 when the directory dir (its stat in st) may hold code, else -1 with the
+ * reason in msg. */
+static int check_dir(const char *path, const char *dir, const struct stat *st, int parent,
+		     char *msg, size_t len)
+{
+	const char *which = parent ? "its directory" : "the directory on its path";
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX)) {
+		snprintf(msg, len, "refusing to load %s: %s %s is writable by %s (or run with --insecure)",
+			 path, which, dir, st->st_mode & S_IWOTH ? "others" : "its group");
+		return -1;
+	}
+	if (!trusted_owner(st->st_uid)) {
+		snprintf(msg, len, "refusing to load %s: %s %s is owned by uid %u (or run with --insecure)",
+			 path, which, dir, (unsigned)st->st_uid);
+		return -1;
+	}
+	return 0;
+}
+
+/* Resolves path one component at a time, as the kernel does, and checks every
+ * directory it passes through: each one on the resolved path from / down, and so
+ * each one holding a symlink it follows (whoever can write there can point the
+ * link elsewhere, or rename what is below). A path that does not resolve is 0:
+ * the loader reports it its own way. */
+static int check_dirs(const char *path, char *msg, size_t len)
+{
+	char rest[2 * PATH_MAX + 2], cur[PATH_MAX] = "", link[PATH_MAX], tmp[sizeof(rest)];
+	struct stat st;
+	if (path[0] == '/')
+		snprintf(rest, sizeof(rest), "%s", path);
+	else if (getcwd(cur, sizeof(cur)))
+		snprintf(rest, sizeof(rest), "%s/%s", cur, path), cur[0] = '\0';
+	else
+		return 0;
+	if (stat("/", &st) == 0 && check_dir(path, "/", &st, 0, msg, len) < 0)
+		return -1;
+	for (int hops = 0;;) {
+		char *p = rest;
+		while (*p == '/')
+			p++;
+		if (!*p)
+			return 0;
+		char *q = strchr(p, '/');
+		size_t n = q ? (size_t)(q - p) : strlen(p);
+		const char *more = q ? q : "";
+		while (*more == '/')
+			more++;
+		char comp[NAME_MAX + 1];
+		if (n > NAME_MAX)
+			return 0;
+		memcpy(comp, p, n), comp[n] = '\0';
+		/* what is left after this component, moved to the front */
+		memmove(rest, more, strlen(more) + 1);
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *slash = strrchr(cur, '/');
+			if (slash)
+				*slash = '\0';
+			continue;
+		}
+		char next[PATH_MAX];
+		if ((size_t)snprintf(next, sizeof(next), "%s/%s", cur, comp) >= sizeof(next)) {
+			snprintf(msg, len, "refusing to load %s: its path is too long to check (or run with --insecure)", path);
+			return -1;
+		}
+		if (lstat(next, &st) < 0)
+			return 0;
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t l = readlink(next, link, sizeof(link) - 1);
+			if (l < 0 || ++hops > 40)
+				return 0;
+			link[l] = '\0';
+			if (link[0] == '/')
+				cur[0] = '\0';
+			/* too long to follow here: refuse rather than check another path */
+			if ((size_t)snprintf(tmp, sizeof(tmp), "%s%s%s", link, rest[0] ? "/" : "", rest) >= sizeof(tmp)) {
+				snprintf(msg, len, "refusing to load %s: its path is too long to check (or run with --insecure)", path);
+				return -1;
+			}
+			memcpy(rest, tmp, sizeof(rest));
+			continue;
+		}
+		if (!rest[0])
+			return 0;         /* the file itself: check_file looks at it */
+		if (!S_ISDIR(st.st_mode))
+			return 0;
+		if (check_dir(path, next, &st, !strchr(rest, '/'), msg, len) < 0)
+			return -1;
+		memcpy(cur, next, sizeof(cur));
+	}
+}
+
 /* 0 when path may be loaded, else -1 with the reason in msg. */
 static int check_file(const char *path, char *msg, size_t len)
 {
@@ -49,22 +142,7 @@ static int check_file(const char *path, char *msg, size_t len)
 			 path, (unsigned)st.st_uid);
 		return -1;
 	}
-	char copy[PATH_MAX];
-	snprintf(copy, sizeof(copy), "%s", path);
-	const char *dir = dirname(copy);
-	if (stat(dir, &st) < 0)
-		return 0;
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-		snprintf(msg, len, "refusing to load %s: its directory %s is writable by %s (or run with --insecure)",
-			 path, dir, st.st_mode & S_IWOTH ? "others" : "its group");
-		return -1;
-	}
-	if (!trusted_owner(st.st_uid)) {
-		snprintf(msg, len, "refusing to load %s: its directory %s is owned by uid %u (or run with --insecure)",
-			 path, dir, (unsigned)st.st_uid);
-		return -1;
-	}
-	return 0;
+	return check_dirs(path, msg, len);
 }
 
 /* luaL_loadfile with the check: LUA_ERRFILE and the reason on refusal. */

@@ -99,13 +99,32 @@ local function integers(v)
   return v
 end
 
+-- Only these are events; a recorded "stop", "reload" or "overrun" is not (the
+-- replay's own end runs the stop handlers, once).
+local REPLAYABLE = { new = true, update = true, destroy = true,
+                     ["expect-new"] = true, ["expect-destroy"] = true }
+
+-- ev, or nil and why the line is not an event.
 local function decode(line)
+  local ev, why
   if line:sub(1, 1) == "{" then
     local ok, v = pcall(cjson.decode, line)
     if not ok or type(v) ~= "table" then return nil, "bad JSON" end
-    return integers(v)
+    ev = integers(v)
+  else
+    ev, why = parse(line)
+    if not ev then return nil, why end
   end
-  return parse(line)
+  local kind, t = ev.event, ev.time
+  if kind == nil then return nil, "no event kind" end
+  if not REPLAYABLE[kind] then
+    return nil, "unknown event kind " .. (type(kind) == "string" and "'" .. kind .. "'" or type(kind))
+  end
+  -- the clock only moves on finite numbers (an infinite one would spin the timers)
+  if t ~= nil and (math.type(t) == nil or t ~= t or t == math.huge or t == -math.huge) then
+    return nil, "bad time"
+  end
+  return ev
 end
 
 --- run(path, dispatch, stopped, strict) -> events, errors | nil, message
@@ -123,7 +142,7 @@ function M.run(path, dispatch, stopped, strict)
       -- protected: a script that filled its memory cap must not end the replay
       local okd, ev, why = pcall(decode, line)
       if not okd then ev, why = nil, tostring(ev) end
-      if ev and ev.event then
+      if ev then
         if ev.time then set_clock(ev.time) end
         if stopped() then break end
         n = n + 1

@@ -74,4 +74,46 @@ for mode in default listen-only; do
 done
 is "$(tr '\t\n' '  ' < "$T_TMP/spawn-default.out")" "CapEff: 0000000000001000 conntrack-ok " "a spawned command keeps CAP_NET_ADMIN and can use conntrack"
 is "$(tr '\t\n' '  ' < "$T_TMP/spawn-listen-only.out")" "CapEff: 0000000000000000 " "with --listen-only it has nothing"
+# What a spawned command gets, in every mode: all five capability sets of the
+# child (a child of a uid-0 process gets ctlua's bounding set as permitted at
+# exec, so that is where CAP_SYS_ADMIN must not be), and whether it can make a
+# mount namespace. With --netns, ctlua itself keeps CAP_SYS_ADMIN (effective and
+# permitted, for setns) but no child does. 0x1000 is CAP_NET_ADMIN, 0x200000
+# CAP_SYS_ADMIN.
+NS=ctlua-privs$$
+trap 'ip netns del $NS 2>/dev/null; cleanup' EXIT
+ip netns add "$NS"; ok $? "namespace $NS for --netns"
+cat > "$T_TMP/spawnsets.lua" <<'LUA'
+io.stdout:setvbuf("line")
+ct.on("new", function() end)
+ct.after(0, function()
+  ct.spawn({ "sh", "-c", [==[
+    for s in Uid CapInh CapPrm CapEff CapBnd CapAmb; do sed -n "s/^$s:[[:space:]]*\([^[:space:]]*\).*/$s=\1/p" /proc/self/status; done | tr '\n' ' '
+    unshare -m sh -c 'mount -t tmpfs none /mnt' 2>/dev/null && echo mount-ok || echo mount-denied]==] },
+    function(code, out) io.write("child ", out) end)
+end)
+LUA
+spawn_sets() {   # spawn_sets NAME OPTIONS... -> $CHILD: the child's sets; $SELF: ctlua's
+	name=$1; shift
+	bg "$T_TMP/sets-$name.out" "$T_TMP/sets-$name.err" "$CTLUA" "$@" "$T_TMP/spawnsets.lua"; P=$BG_PID
+	wait_until 20 grep -q '^child' "$T_TMP/sets-$name.out"; ok $? "$name: the spawned command reported"
+	SELF="CapPrm=$(status $P CapPrm) CapEff=$(status $P CapEff) CapBnd=$(status $P CapBnd)"
+	stop_pid $P
+	CHILD=$(sed -n 's/^child //p' "$T_TMP/sets-$name.out")
+}
+NA=0000000000001000 NONE=0000000000000000 BOTH=0000000000201000
+spawn_sets default
+is "$CHILD" "Uid=0 CapInh=$NA CapPrm=$NA CapEff=$NA CapBnd=$NA CapAmb=$NA mount-denied" "default: the child has CAP_NET_ADMIN only, in every set, and cannot mount"
+spawn_sets listen-only --listen-only
+is "$CHILD" "Uid=0 CapInh=$NONE CapPrm=$NONE CapEff=$NONE CapBnd=$NONE CapAmb=$NONE mount-denied" "--listen-only: the child has nothing"
+spawn_sets user --user nobody
+is "$CHILD" "Uid=65534 CapInh=$NA CapPrm=$NA CapEff=$NA CapBnd=$NONE CapAmb=$NA mount-denied" "--user nobody: the child runs as nobody with CAP_NET_ADMIN (ambient)"
+spawn_sets netns --netns "$NS"
+is "$CHILD" "Uid=0 CapInh=$NA CapPrm=$NA CapEff=$NA CapBnd=$NA CapAmb=$NA mount-denied" "--netns NAME: the child has CAP_NET_ADMIN only, no CAP_SYS_ADMIN, and cannot unshare -m and mount"
+is "$SELF" "CapPrm=$BOTH CapEff=$BOTH CapBnd=$NA" "--netns NAME: ctlua keeps CAP_SYS_ADMIN for setns, out of its bounding set"
+spawn_sets netnsall --netns all
+is "$CHILD" "Uid=0 CapInh=$NA CapPrm=$NA CapEff=$NA CapBnd=$NA CapAmb=$NA mount-denied" "--netns all: the child has CAP_NET_ADMIN only and cannot mount"
+is "$SELF" "CapPrm=$BOTH CapEff=$BOTH CapBnd=$NA" "--netns all: ctlua keeps CAP_SYS_ADMIN for setns, out of its bounding set"
+spawn_sets usernetns --user nobody --netns "$NS"
+is "$CHILD" "Uid=65534 CapInh=$NA CapPrm=$NA CapEff=$NA CapBnd=$NONE CapAmb=$NA mount-denied" "--user nobody --netns NAME: the child has CAP_NET_ADMIN only"
 done_testing

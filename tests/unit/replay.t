@@ -89,5 +89,33 @@ is "$out" "1	1" "a bad line is skipped and counted; conntrack's summary line is 
 like "$(cat "$T_TMP/err")" "warning: .*mixed\.txt:1: not an event" "a bad line is warned about with file:line"
 err=$($AS_USER "$CTLUA" --strict --replay "$T_TMP/mixed.txt" -e 'ct.on("new", print)' 2>&1); is $? 1 "--strict: a bad line exits 1"
 like "$err" "^ctlua: .*mixed\.txt:1: not an event" "--strict names file:line"
+# JSON lines that are not replayable events are skipped and counted like bad text
+# lines: unknown kinds, control events (stop/reload/overrun/resync never replay),
+# times that are not finite numbers. The stop handlers run once, at the end.
+GOOD='{"event":"new","time":1700000000.5,"family":"ipv4","proto":"udp","protonum":17,"orig":{"src":"10.0.0.1","dst":"10.0.0.2","sport":1,"dport":53},"reply":{"src":"10.0.0.2","dst":"10.0.0.1","sport":53,"dport":1}}'
+printf '%s\n' "$GOOD" '{"event":"bogus"}' '{"event":"new","time":"abc"}' '{"event":"stop"}' \
+	'{"event":"reload"}' '{"event":"overrun"}' '{"event":"resync"}' '{"event":"new","time":Infinity}' \
+	'{"event":"update","time":NaN}' '{"event":5}' '{"time":1700000001}' "$GOOD" > "$T_TMP/bad.json"
+out=$($AS_USER "$CTLUA" --replay "$T_TMP/bad.json" -e '
+	ct.every(1, function() end)
+	local n, calls = 0, {}
+	ct.on("new", function() n = n + 1 end)
+	for _, k in ipairs { "reload", "overrun", "resync" } do
+		ct.on(k, function() calls[#calls + 1] = k end)
+	end
+	ct.on("stop", function() local s = ct.stats()
+		print(n, s.skipped_lines, #calls, s.events.new or 0) end)' 2>"$T_TMP/err"); rc=$?
+is "$rc" 0 "JSON replay with bad lines in it exits 0"
+is "$out" "2	10	0	2" "both good events delivered, 10 bad lines skipped and counted, no control handler called, stop handlers once"
+is "$(grep -c 'warning: .*bad\.json:[0-9]*: not an event' "$T_TMP/err")" 10 "each bad JSON line is warned about with file:line"
+like "$(cat "$T_TMP/err")" "bad\.json:2: not an event \(unknown event kind 'bogus'\)" "an unknown kind is named"
+like "$(cat "$T_TMP/err")" "bad\.json:3: not an event \(bad time\)" "a non-numeric time is named"
+like "$(cat "$T_TMP/err")" "bad\.json:4: not an event \(unknown event kind 'stop'\)" "a recorded stop is not an event"
+for l in '{"event":"bogus"}' '{"event":"new","time":"abc"}' '{"event":"stop"}'; do
+	printf '%s\n' "$GOOD" "$l" > "$T_TMP/one.json"
+	err=$($AS_USER "$CTLUA" --strict --replay "$T_TMP/one.json" -e 'ct.on("new", function() end)' 2>&1)
+	is "$?" 1 "--strict: $l exits 1"
+	like "$err" "^ctlua: .*one\.json:2: not an event" "--strict: $l named with file:line"
+done
 $AS_USER "$CTLUA" --replay "$T_TMP/missing.txt" -e 'ct.on("new", print)' 2>/dev/null; is $? 3 "a missing replay file exits 3"
 done_testing

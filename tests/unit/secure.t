@@ -47,6 +47,33 @@ cp /dev/null "$M/evil.so"; chmod 666 "$M/evil.so"
 out=$("$CTLUA" -e 'package.cpath = "'"$M"'/?.so;" .. package.cpath; require "evil"' 2>&1)
 like "$out" "refusing to load $M/evil.so: writable by others" "C modules are checked too"
 
+# Symlinks: the check follows them as the kernel does. A link in a safe directory to
+# a file in a world-writable one is refused (the target's directory), so is a safe
+# file reached through a link that sits in a world-writable directory (the link's
+# own), a file below a world-writable directory (anyone can rename what is below),
+# and a chain of links; a link from a safe directory to a safe file runs.
+L=$T_TMP/l
+mkdir -m 755 "$L" "$L/safe"; mkdir -m 777 "$L/open"; mkdir -m 755 "$L/open/sub"
+cp "$D/ok.lua" "$L/open/ok.lua"; cp "$D/ok.lua" "$L/open/sub/ok.lua"; cp "$D/ok.lua" "$L/safe/ok.lua"
+chmod 644 "$L/open/ok.lua" "$L/open/sub/ok.lua" "$L/safe/ok.lua"
+ln -s ../open/ok.lua "$L/safe/rel.lua"; ln -s "$L/open/ok.lua" "$L/safe/abs.lua"
+ln -s "$L/safe/ok.lua" "$L/open/tosafe.lua"; ln -s "$L/open/tosafe.lua" "$L/safe/chain.lua"
+ln -s "$L/safe/ok.lua" "$L/safe/good.lua"; ln -s "$L/open" "$L/safe/dirlink"
+out=$("$CTLUA" "$L/safe/rel.lua" 2>&1); rc=$?
+is "$rc" 1 "a relative symlink into a world-writable, non-sticky directory: exit 1"
+like "$out" "refusing to load $L/safe/rel.lua: its directory $L/open is writable by others" "the message names the target's directory"
+like "$("$CTLUA" "$L/safe/abs.lua" 2>&1)" "its directory $L/open is writable by others" "an absolute symlink there is refused too"
+like "$(cd "$L/safe" && "$CTLUA" rel.lua 2>&1)" "refusing to load rel.lua: its directory $L/open is writable" "and so is a relative script path"
+like "$("$CTLUA" "$L/open/tosafe.lua" 2>&1)" "refusing to load $L/open/tosafe.lua: its directory $L/open is writable by others" "a safe file through a link in a world-writable directory is refused"
+like "$("$CTLUA" "$L/safe/chain.lua" 2>&1)" "its directory $L/open is writable by others" "so is a chain of links through one"
+like "$("$CTLUA" "$L/open/sub/ok.lua" 2>&1)" "the directory on its path $L/open is writable by others" "a file below a world-writable directory is refused"
+like "$("$CTLUA" "$L/safe/dirlink/sub/ok.lua" 2>&1)" "the directory on its path $L/open is writable by others" "also reached through a directory symlink"
+out=$("$CTLUA" "$L/safe/good.lua" 2>&1); is "$?:$out" "0:ran" "a symlink from a safe directory to a safe file runs"
+out=$("$CTLUA" --insecure "$L/safe/rel.lua" 2>&1); is "$?:$out" "0:ran" "--insecure runs the refused link"
+ln -s "$L/open/ok.lua" "$M/linked.lua"
+out=$("$CTLUA" -e 'package.path = "'"$M"'/?.lua;" .. package.path; require "linked"' 2>&1)
+like "$out" "refusing to load $M/linked.lua: its directory $L/open is writable by others" "require follows the link too"
+
 # The runtime itself (lua/ beside the binary) is checked like any module.
 R=$T_TMP/r
 mkdir -m 755 "$R"
