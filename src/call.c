@@ -172,15 +172,27 @@ int call_status(void)
 	return limit_status;
 }
 
+static pthread_mutex_t wd_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wd_cv = PTHREAD_COND_INITIALIZER;
+static int wd_quit;
+static pthread_t wd_thread;
+
 /* What cannot be interrupted from inside is ended from outside. Output still
  * buffered in stdio is lost: flushing could block on the very stream that hangs. */
 static void *watchdog(void *arg)
 {
 	(void)arg;
 	uint64_t signalled = 0;
-	for (;;) {
-		struct timespec nap = { 0, 200 * 1000000 };
-		nanosleep(&nap, NULL);
+	pthread_mutex_lock(&wd_mu);
+	while (!wd_quit) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000000;
+		if (until.tv_nsec >= 1000000000)
+			until.tv_sec++, until.tv_nsec -= 1000000000;
+		pthread_cond_timedwait(&wd_cv, &wd_mu, &until);
+		if (wd_quit)
+			break;
 		uint64_t now = now_ms(), hard = atomic_load(&hard_ms);
 		char msg[256];
 		int n = 0;
@@ -201,20 +213,31 @@ static void *watchdog(void *arg)
 			_exit(EXIT_LIMIT);
 		}
 	}
+	pthread_mutex_unlock(&wd_mu);
 	return NULL;
+}
+
+/* At exit the watchdog is woken and joined: a thread left running at exit makes
+ * LeakSanitizer warn on stderr, and its checks have nothing left to watch. */
+static void watchdog_stop(void)
+{
+	pthread_mutex_lock(&wd_mu);
+	wd_quit = 1;
+	pthread_cond_signal(&wd_cv);
+	pthread_mutex_unlock(&wd_mu);
+	pthread_join(wd_thread, NULL);
 }
 
 /* Starts the watchdog thread, with every signal blocked: they go to the loop. */
 int call_watchdog(void)
 {
 	sigset_t all, old;
-	pthread_t t;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&t, NULL, watchdog, NULL);
+	int rc = pthread_create(&wd_thread, NULL, watchdog, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc == 0)
-		pthread_detach(t);
+		atexit(watchdog_stop);
 	return -rc;
 }
 
