@@ -179,6 +179,7 @@ void expect_register(lua_State *L);
 void spawn_register(lua_State *L);
 void sink_register(lua_State *L);
 void spawn_close_all(void);
+void sigpipe_safe(void);
 void spawn_detach(lua_State *L);
 
 /* table.c: errno names and the nil, message, code return of failed commands. */
