@@ -26,8 +26,12 @@ if to then
   print_event = function(ev) sink:write(ev) end
 else
   local out = io.stdout
-  out:setvbuf("line")
-  print_event = function(ev) out:write(json and ct.json(ev) or ct.format(ev, opts), "\n") end
+  out:setvbuf("full")
+  -- SIGPIPE does not kill ctlua: a reader that went away (ctlua | head) ends it here.
+  print_event = function(ev)
+    out:write(json and ct.json(ev) or ct.format(ev, opts), "\n")
+    if not out:flush() then ct.stop() end      -- (a line-buffered write hides the error)
+  end
 end
 
 for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do

@@ -6,7 +6,9 @@
 --
 -- A line that cannot be written now is queued up to max_queue bytes, then
 -- dropped and counted; writing never blocks event delivery. Every sink's counts
--- are in ct.stats().sinks and in /metrics (ctlua_sink_*).
+-- are in ct.stats().sinks and in /metrics (ctlua_sink_*): offered = sent +
+-- dropped + pending, where a stream line is sent once the kernel says the peer
+-- has it, and dropped when its connection broke before that.
 
 local M = {}
 
@@ -37,7 +39,7 @@ function Sink:write(v)
   return self.put(self, text)
 end
 
---- sink:stats() -> { lines, dropped, queued, connected, reconnects }
+--- sink:stats() -> { offered, sent, dropped, pending, lines, queued, connected, reconnects }
 function Sink:stats()
   return self.stat(self)
 end
@@ -60,7 +62,10 @@ local function file_sink(s, path)
     if ok then n = n + 1 else dropped = dropped + 1 end
     return ok and true or false
   end
-  s.stat = function() return { lines = n, dropped = dropped, queued = 0, connected = true, reconnects = 0 } end
+  s.stat = function()
+    return { offered = n + dropped, sent = n, dropped = dropped, pending = 0, lines = n, queued = 0,
+             connected = true, reconnects = 0 }
+  end
   s.closer = function() if f ~= io.stdout and f ~= io.stderr then f:close() end end
   return s
 end
