@@ -165,6 +165,11 @@ static void settle(struct sink *s)
 	size_t written = s->pre_w + s->wsent;
 	if (s->fd < 0 || s->connecting || written == 0 || ioctl(s->fd, SIOCOUTQ, &out) < 0)
 		return;
+	/* A unix peer that closed freed what it had not read: then 0 means lost, not
+	 * read. It is marked gone before that, so look after the count. */
+	char c;
+	if (s->kind == S_UNIX && (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno != EAGAIN))
+		return;
 	size_t acked = written - ((size_t)out < written ? (size_t)out : written);
 	if (s->pre_len) {                 /* the preamble went first */
 		if (acked < s->pre_len)
