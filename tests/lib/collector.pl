@@ -71,5 +71,5 @@ for my $i (0 .. $cycles - 1) {
 		drain(); end_conn(); close($l); unblock(); sleep 0.5; listen_on();
 	}
 }
-open(my $d, '>', "$out.done") and close($d);
+{ open(my $done, ">", "$out.done") or die "$out.done: $!"; close($done); }
 serve(1) while 1;
