@@ -188,6 +188,7 @@ void route_event(const struct ctev *ev);
 void route_flush(void);
 void route_drop_state(lua_State *L);
 void spawn_close_all(void);
+void sigpipe_safe(void);
 void spawn_detach(lua_State *L);
 
 /* table.c: errno names and the nil, message, code return of failed commands. */

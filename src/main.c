@@ -174,6 +174,7 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 int main(int argc, char **argv)
 {
+	sigpipe_safe();
 	/* Everything after the first "--" belongs to the scripts. */
 	int nopt = argc;
 	for (int i = 1; i < argc; i++)

@@ -29,7 +29,8 @@ struct output {
 	size_t max_queue;
 	uv_poll_t poll;
 	int polling, handle;          /* poll started; handle initialised (closed async) */
-	uint64_t lines, dropped, errors;
+	/* offered = sent + dropped + pending, in lines; lines = sent + pending */
+	uint64_t offered, sent, dropped, pending, errors;
 };
 
 struct route {
@@ -59,12 +60,22 @@ static void flush_out(struct output *o)
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				/* EPIPE and friends: nobody will read these. */
+				/* EPIPE and friends: nobody will read these, a line cut
+				 * short included. SIGPIPE is caught, so a reader of
+				 * stdout that went away (ctlua | head) ends ctlua here. */
+				if (errno == EPIPE && o->fd == STDOUT_FILENO)
+					core_stop();
 				o->errors++;
+				o->dropped += o->pending;
+				o->pending = 0;
 				off = o->buf.n;
 			}
 			break;
 		}
+		/* A line is sent once its newline is written. */
+		for (const char *p = o->buf.b + off, *end = p + w;
+		     (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+			o->sent++, o->pending--;
 		off += (size_t)w;
 	}
 	if (off) {
@@ -95,6 +106,7 @@ static void on_writable(uv_poll_t *p, int status, int events)
 /* Appends one line (a newline is added); 0 when it was dropped. */
 static int out_line(struct output *o, const char *s, size_t n)
 {
+	o->offered++;
 	if (o->closed || o->buf.n + n + 1 > o->max_queue || !ob_need(&o->buf, n + 1)) {
 		o->dropped++;
 		return 0;
@@ -102,7 +114,7 @@ static int out_line(struct output *o, const char *s, size_t n)
 	memcpy(o->buf.b + o->buf.n, s, n);
 	o->buf.n += n;
 	o->buf.b[o->buf.n++] = '\n';
-	o->lines++;
+	o->pending++;
 	return 1;
 }
 
@@ -142,7 +154,7 @@ void route_event(const struct ctev *ev)
 			done_opts = key;
 		}
 		if (line.oom) {
-			r->out->dropped++;
+			r->out->offered++, r->out->dropped++;
 			continue;
 		}
 		struct output *o = r->out;
@@ -221,12 +233,19 @@ static int output_write(lua_State *L)
 	return 1;
 }
 
-/* output:stats() -> { lines, dropped, queued, connected, reconnects } */
+/* output:stats() -> { offered, sent, dropped, pending, lines, queued, connected,
+ * reconnects }, as the stream sinks count: offered = sent + dropped + pending */
 static int output_stats(lua_State *L)
 {
 	struct output *o = check_output(L, 1);
-	lua_createtable(L, 0, 5);
-	lua_pushinteger(L, (lua_Integer)o->lines);
+	lua_createtable(L, 0, 8);
+	lua_pushinteger(L, (lua_Integer)o->offered);
+	lua_setfield(L, -2, "offered");
+	lua_pushinteger(L, (lua_Integer)o->sent);
+	lua_setfield(L, -2, "sent");
+	lua_pushinteger(L, (lua_Integer)o->pending);
+	lua_setfield(L, -2, "pending");
+	lua_pushinteger(L, (lua_Integer)(o->sent + o->pending));
 	lua_setfield(L, -2, "lines");
 	lua_pushinteger(L, (lua_Integer)o->dropped);
 	lua_setfield(L, -2, "dropped");

@@ -1,12 +1,17 @@
 /* sink.c — line sinks that never block event delivery: a TCP or unix stream
  * that reconnects, and unix datagrams (syslog's /dev/log).
  *
- * A stream sink queues lines (a byte bound, max_queue) while it is not connected
- * or the peer reads slowly; past the bound a line is dropped and counted, never
- * waited for. When the connection breaks it reconnects with a backoff (0.2 s
- * doubling to 5 s); lines libuv still held are counted as dropped. Datagram
- * sinks (a unix socket path, or UDP to HOST:PORT) send each record at once or
- * drop it (EAGAIN, nobody listening), never wait. The uv
+ * A stream sink keeps every line in one queue (two flat buffers: the bytes, and
+ * 4 bytes of length a line, both counted against max_queue) from write() until
+ * the kernel says the peer has it: TCP acknowledged it (SIOCOUTQ), or a unix
+ * peer read it. Only then is it counted as sent. Past the bound a line is dropped
+ * and counted, never waited for. When the connection breaks, lines already
+ * handed to the kernel but not confirmed are counted as dropped (not re-sent:
+ * the peer may hold part of them), lines never written wait for the next
+ * connection. So offered = sent + dropped + pending, always. Reconnects back off
+ * 0.2 s doubling to 5 s. The socket is ours (non-blocking, MSG_NOSIGNAL) on a
+ * uv_poll_t. Datagram sinks (a unix socket path, or UDP to HOST:PORT) send each
+ * record at once or drop it (EAGAIN, nobody listening), never wait. The uv
  * handles live in malloc'd memory (closing is asynchronous), the userdata points
  * to it, __gc closes it. */
 #include <errno.h>
@@ -14,43 +19,107 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/sockios.h>
 #include <lauxlib.h>
 #include "ctlua.h"
 
 #define SINK_MT "ctlua.sink"
 #define RETRY_MIN_MS 200
 #define RETRY_MAX_MS 5000
+#define LINE_COST 4                   /* bytes of length kept per queued line */
+#define KEEP_CAP (64 * 1024)          /* an empty queue frees buffers larger than this */
 
 enum { S_TCP, S_UNIX, S_DGRAM, S_UDP };
 
-struct line {
-	uv_write_t req;
-	struct line *next;
-	struct sink *s;
-	size_t len;
-	char data[];
-};
+/* A flat buffer consumed from the front: the live part is [off, off + len). */
+struct buf { char *p; size_t off, len, cap; };
 
 struct sink {
 	int kind;
 	struct sockaddr_storage sa;
 	char path[108];
-	union { uv_tcp_t tcp; uv_pipe_t pipe; uv_handle_t h; uv_stream_t st; } u;
-	uv_connect_t conn;
+	uv_poll_t poll;
 	uv_timer_t retry;
-	int fd;                       /* S_DGRAM, S_UDP */
-	int open;                     /* the stream handle is initialised, not closing */
-	int connected, closed, handles;
+	int fd;                       /* the socket (-1: none) */
+	int connecting, connected, blocked;   /* blocked: waiting until writable */
+	int closed, handles;
 	uint64_t retry_ms;
-	struct line *head, *tail;     /* waiting for a connection */
-	size_t queued, max_queue;     /* bytes waiting here or in libuv's write queue */
+	struct buf data, lens;        /* queued line bytes; their lengths (uint32_t) */
+	size_t wsent;                 /* bytes of the queue's front written on this connection */
+	char *pre;                    /* on_connect text of this connection, until confirmed */
+	size_t pre_len, pre_w;
+	size_t max_queue;
 	lua_State *L;                 /* the state that owns on_connect */
 	int on_connect;               /* registry ref of fn() -> text sent first on each
 				       * connection (LUA_NOREF: none) */
-	uint64_t lines, dropped, reconnects;
+	uint64_t offered, accepted, sent, dropped, reconnects;
 };
+
+/* Room for n more bytes at the end of b. Sliding the live part to the front only
+ * when that moves no more than it frees, else reallocating to twice what is
+ * needed, keeps appends amortised O(1) and the buffer within 2x its content. */
+static int buf_reserve(struct buf *b, size_t n)
+{
+	if (b->off + b->len + n <= b->cap)
+		return 0;
+	if (b->off >= b->len && b->len + n <= b->cap) {
+		memmove(b->p, b->p + b->off, b->len);
+		b->off = 0;
+		return 0;
+	}
+	size_t cap = 2 * (b->len + n) < 4096 ? 4096 : 2 * (b->len + n);
+	char *p = malloc(cap);
+	if (!p)
+		return -1;
+	if (b->len)
+		memcpy(p, b->p + b->off, b->len);
+	free(b->p);
+	b->p = p, b->cap = cap, b->off = 0;
+	return 0;
+}
+
+static void buf_consume(struct buf *b, size_t n)
+{
+	b->off += n, b->len -= n;
+	if (b->len == 0) {
+		b->off = 0;
+		if (b->cap > KEEP_CAP) {      /* a burst is over: give the memory back */
+			free(b->p);
+			b->p = NULL, b->cap = 0;
+		}
+	}
+}
+
+static size_t nlines(const struct sink *s) { return s->lens.len / sizeof(uint32_t); }
+static size_t held(const struct sink *s) { return s->data.len + nlines(s) * LINE_COST; }
+
+static uint32_t front_len(const struct sink *s)
+{
+	uint32_t n;
+	memcpy(&n, s->lens.p + s->lens.off, sizeof(n));
+	return n;
+}
+
+static int queue_push(struct sink *s, const char *text, size_t len)
+{
+	uint32_t n = (uint32_t)len;
+	if (buf_reserve(&s->data, len) < 0 || buf_reserve(&s->lens, sizeof(n)) < 0)
+		return -1;
+	memcpy(s->data.p + s->data.off + s->data.len, text, len);
+	s->data.len += len;
+	memcpy(s->lens.p + s->lens.off + s->lens.len, &n, sizeof(n));
+	s->lens.len += sizeof(n);
+	return 0;
+}
+
+static void queue_pop(struct sink *s)
+{
+	buf_consume(&s->data, front_len(s));
+	buf_consume(&s->lens, sizeof(uint32_t));
+}
 
 static void start_connect(struct sink *s);
 
@@ -59,13 +128,20 @@ static void on_retry(uv_timer_t *t)
 	start_connect(t->data);
 }
 
+static void retry_later(struct sink *s)
+{
+	if (s->closed)
+		return;
+	uv_timer_start(&s->retry, on_retry, s->retry_ms, 0);
+	s->retry_ms = s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
+}
+
 static void free_if_done(struct sink *s)
 {
 	if (s->closed && s->handles == 0) {
-		for (struct line *l = s->head, *n; l; l = n) {
-			n = l->next;
-			free(l);
-		}
+		free(s->data.p);
+		free(s->lens.p);
+		free(s->pre);
 		free(s);
 	}
 }
@@ -74,79 +150,109 @@ static void handle_closed(uv_handle_t *h)
 {
 	struct sink *s = h->data;
 	s->handles--;
-	if (h == &s->u.h && !s->closed) {
-		uv_timer_start(&s->retry, on_retry, s->retry_ms, 0);
-		s->retry_ms = s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
-	}
+	if (h == (uv_handle_t *)&s->poll)
+		retry_later(s);
 	free_if_done(s);
 }
 
-/* The connection broke or never came: close the handle; handle_closed retries. */
+/* Counts as sent the lines the kernel says the peer has: for TCP the bytes
+ * acknowledged (written minus SIOCOUTQ); for a unix stream SIOCOUTQ is the
+ * memory of what the peer has not read yet, never less than its bytes, so taking
+ * it as bytes errs towards "not confirmed". */
+static void settle(struct sink *s)
+{
+	int out;
+	size_t written = s->pre_w + s->wsent;
+	if (s->fd < 0 || s->connecting || written == 0 || ioctl(s->fd, SIOCOUTQ, &out) < 0)
+		return;
+	/* A unix peer that closed freed what it had not read: then 0 means lost, not
+	 * read. It is marked gone before that, so look after the count. */
+	char c;
+	if (s->kind == S_UNIX && (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno != EAGAIN))
+		return;
+	size_t acked = written - ((size_t)out < written ? (size_t)out : written);
+	if (s->pre_len) {                 /* the preamble went first */
+		if (acked < s->pre_len)
+			return;
+		acked -= s->pre_len;
+		free(s->pre);
+		s->pre = NULL, s->pre_len = s->pre_w = 0;
+	}
+	while (nlines(s) && front_len(s) <= acked) {
+		uint32_t n = front_len(s);
+		acked -= n, s->wsent -= n;
+		queue_pop(s);
+		s->sent++;
+	}
+}
+
+/* The connection broke or never came: what it had not confirmed is dropped,
+ * lines never written stay queued; handle_closed retries. */
 static void disconnect(struct sink *s)
 {
-	s->connected = 0;
-	if (s->open) {
-		s->open = 0;
-		uv_close(&s->u.h, handle_closed);
+	if (s->fd < 0)
+		return;
+	settle(s);
+	while (s->wsent && nlines(s)) {
+		uint32_t n = front_len(s);
+		s->wsent = s->wsent > n ? s->wsent - n : 0;
+		queue_pop(s);
+		s->dropped++;
 	}
+	s->wsent = 0;
+	free(s->pre);
+	s->pre = NULL, s->pre_len = s->pre_w = 0;
+	s->connecting = s->connected = s->blocked = 0;
+	uv_close((uv_handle_t *)&s->poll, handle_closed);   /* stops polling at once */
+	close(s->fd);
+	s->fd = -1;
 }
 
-static void on_written(uv_write_t *req, int status)
+static void want_events(struct sink *s, uv_poll_cb cb)
 {
-	struct line *l = (struct line *)req;
-	struct sink *s = l->s;
-	s->queued -= l->len;
-	if (status < 0) {
-		s->dropped++;
-		if (status != UV_ECANCELED)
+	int ev = s->connecting || s->blocked ? UV_WRITABLE : 0;
+	if (s->connected)
+		ev |= UV_READABLE | UV_DISCONNECT;
+	uv_poll_start(&s->poll, ev, cb);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Writes what is not written yet, preamble first, until the kernel would block. */
+static void flush(struct sink *s)
+{
+	while (s->connected && !s->blocked) {
+		const char *p;
+		size_t n;
+		if (s->pre_w < s->pre_len)
+			p = s->pre + s->pre_w, n = s->pre_len - s->pre_w;
+		else if (s->wsent < s->data.len)
+			p = s->data.p + s->data.off + s->wsent, n = s->data.len - s->wsent;
+		else
+			break;
+		ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			s->blocked = 1;
+			want_events(s, on_poll);
+			break;
+		}
+		if (w < 0) {
 			disconnect(s);
+			return;
+		}
+		if (s->pre_w < s->pre_len)
+			s->pre_w += (size_t)w;
+		else
+			s->wsent += (size_t)w;
 	}
-	free(l);
-	free_if_done(s);
-}
-
-static void send_line(struct sink *s, struct line *l)
-{
-	uv_buf_t b = uv_buf_init(l->data, (unsigned)l->len);
-	l->s = s;
-	if (uv_write(&l->req, &s->u.st, &b, 1, on_written) < 0) {
-		s->queued -= l->len;
-		s->dropped++;
-		free(l);
-		disconnect(s);
-	}
-}
-
-/* A line holding a copy of text, counted as queued; NULL when out of memory. */
-static struct line *new_line(struct sink *s, const char *text, size_t len)
-{
-	struct line *l = malloc(sizeof(*l) + len);
-	if (l) {
-		l->next = NULL, l->len = len, l->s = s;
-		memcpy(l->data, text, len);
-		s->queued += len;
-	}
-	return l;
-}
-
-static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf)
-{
-	(void)h, (void)want;
-	static char sink_buf[1024];
-	*buf = uv_buf_init(sink_buf, sizeof(sink_buf));
-}
-
-/* Collectors do not talk back; reading only tells when they go away. */
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-	(void)buf;
-	if (n < 0)
-		disconnect(st->data);
+	settle(s);
 }
 
 /* What the owner wants said first on a new connection (IPFIX: its templates),
  * ahead of the lines queued meanwhile. Not counted as a line. */
-static void send_preamble(struct sink *s)
+static void take_preamble(struct sink *s)
 {
 	if (s->on_connect == LUA_NOREF || s->L != G.L)
 		return;
@@ -159,51 +265,87 @@ static void send_preamble(struct sink *s)
 	}
 	size_t len;
 	const char *text = lua_tolstring(L, -1, &len);
-	struct line *l = text && len ? new_line(s, text, len) : NULL;
-	if (l)
-		send_line(s, l);
+	if (text && len && s->fd >= 0 && (s->pre = malloc(len))) {
+		memcpy(s->pre, text, len);
+		s->pre_len = len;
+	}
 	lua_pop(L, 1);
 }
 
-static void on_connect(uv_connect_t *c, int status)
+static void on_connected(struct sink *s)
 {
-	struct sink *s = c->data;
-	if (status < 0 || !s->open) {
+	s->connecting = 0;
+	s->connected = 1;
+	s->retry_ms = RETRY_MIN_MS;
+	want_events(s, on_poll);
+	take_preamble(s);                 /* may close the sink: then fd < 0 */
+	if (s->fd >= 0)
+		flush(s);
+}
+
+/* Collectors do not talk back; reading only tells when they go away. */
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	struct sink *s = h->data;
+	if (status < 0) {
 		disconnect(s);
 		return;
 	}
-	s->connected = 1;
-	s->retry_ms = RETRY_MIN_MS;
-	uv_read_start(&s->u.st, on_alloc, on_read);
-	send_preamble(s);
-	if (!s->connected)               /* the preamble's write already failed */
+	if (s->connecting) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
+			disconnect(s);
+		else
+			on_connected(s);
 		return;
-	struct line *l = s->head;
-	s->head = s->tail = NULL;
-	while (l) {
-		struct line *n = l->next;
-		send_line(s, l);
-		l = n;
+	}
+	if (events & (UV_READABLE | UV_DISCONNECT)) {
+		char junk[1024];
+		ssize_t n = recv(s->fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			disconnect(s);
+			return;
+		}
+	}
+	if (events & UV_WRITABLE) {
+		s->blocked = 0;
+		want_events(s, on_poll);
+		flush(s);
+	} else {
+		settle(s);
 	}
 }
 
 static void start_connect(struct sink *s)
 {
-	if (s->closed || s->open)
+	if (s->closed || s->fd >= 0)
 		return;
 	s->reconnects++;
-	s->conn.data = s;
-	if (s->kind == S_TCP)
-		uv_tcp_init(G.loop, &s->u.tcp);
-	else
-		uv_pipe_init(G.loop, &s->u.pipe, 0);
-	uv_unref(&s->u.h);                /* a sink alone keeps nothing running */
-	s->u.h.data = s;
-	s->open = 1, s->handles++;
-	if (s->kind == S_UNIX)
-		uv_pipe_connect(&s->conn, &s->u.pipe, s->path, on_connect);
-	else if (uv_tcp_connect(&s->conn, &s->u.tcp, (struct sockaddr *)&s->sa, on_connect) < 0)
-		disconnect(s);
+	int fam = s->kind == S_UNIX ? AF_UNIX : s->sa.ss_family;
+	socklen_t salen = fam == AF_UNIX ? sizeof(struct sockaddr_un)
+		: fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		retry_later(s);
+		return;
+	}
+	int rc = connect(fd, (struct sockaddr *)&s->sa, salen);
+	if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(G.loop, &s->poll, fd) < 0) {
+		close(fd);
+		retry_later(s);
+		return;
+	}
+	uv_unref((uv_handle_t *)&s->poll);   /* a sink alone keeps nothing running */
+	s->poll.data = s;
+	s->handles++;
+	s->fd = fd;
+	if (rc == 0) {
+		on_connected(s);
+	} else {
+		s->connecting = 1;
+		want_events(s, on_poll);
+	}
 }
 
 static struct sink *check_sink(lua_State *L)
@@ -231,6 +373,7 @@ static int sink_open(lua_State *L)
 	if (!s)
 		return luaL_error(L, "out of memory");
 	s->kind = kind, s->max_queue = (size_t)maxq, s->fd = -1, s->retry_ms = RETRY_MIN_MS;
+	s->poll.data = s;
 	s->L = G.L, s->on_connect = LUA_NOREF;
 	if (kind == S_TCP || kind == S_UDP) {
 		int rc = hostport_parse(addr, NULL, &s->sa);
@@ -244,11 +387,9 @@ static int sink_open(lua_State *L)
 			return luaL_argerror(L, 2, "socket path too long");
 		}
 		strcpy(s->path, addr);
-		if (kind == S_DGRAM) {        /* the address every write goes to */
-			struct sockaddr_un *un = (struct sockaddr_un *)&s->sa;
-			un->sun_family = AF_UNIX;
-			strcpy(un->sun_path, addr);
-		}
+		struct sockaddr_un *un = (struct sockaddr_un *)&s->sa;   /* where it connects or sends */
+		un->sun_family = AF_UNIX;
+		strcpy(un->sun_path, addr);
 	}
 	if (kind == S_DGRAM || kind == S_UDP) {
 		int fam = kind == S_DGRAM ? AF_UNIX : s->sa.ss_family;
@@ -286,51 +427,56 @@ static int sink_write(lua_State *L)
 	struct sink *s = check_sink(L);
 	size_t len;
 	const char *text = luaL_checklstring(L, 2, &len);
+	s->offered++;
 	if (s->kind == S_DGRAM || s->kind == S_UDP) {
-		ssize_t n = s->kind == S_UDP ? send(s->fd, text, len, MSG_DONTWAIT)
-					     : sendto(s->fd, text, len, MSG_DONTWAIT, (struct sockaddr *)&s->sa,
-						      sizeof(struct sockaddr_un));
+		ssize_t n = s->kind == S_UDP ? send(s->fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL)
+					     : sendto(s->fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+						      (struct sockaddr *)&s->sa, sizeof(struct sockaddr_un));
 		if (n < 0) {
 			s->dropped++;
 			lua_pushboolean(L, 0);
 			return 1;
 		}
-		s->lines++;
+		s->accepted++, s->sent++;
 		lua_pushboolean(L, 1);
 		return 1;
 	}
-	if (s->queued + len > s->max_queue) {
+	if (held(s) + len + LINE_COST > s->max_queue)
+		settle(s);                    /* confirmed lines free their room */
+	if (held(s) + len + LINE_COST > s->max_queue || len > UINT32_MAX) {
 		s->dropped++;
 		lua_pushboolean(L, 0);
 		return 1;
 	}
-	struct line *l = new_line(s, text, len);
-	if (!l)
+	if (queue_push(s, text, len) < 0) {
+		s->offered--;
 		return luaL_error(L, "out of memory");
-	s->lines++;
-	if (s->connected) {
-		send_line(s, l);
-	} else {
-		if (s->tail)
-			s->tail->next = l;
-		else
-			s->head = l;
-		s->tail = l;
 	}
+	s->accepted++;
+	flush(s);
 	lua_pushboolean(L, 1);
 	return 1;
 }
 
-/* sink:stats() -> { lines, dropped, queued (bytes), connected, reconnects } */
+/* sink:stats() -> { offered, sent, dropped, pending, lines, queued (bytes),
+ * connected, reconnects }: offered = sent + dropped + pending; lines = offered
+ * minus those refused at write (the queue was full). */
 static int sink_stats(lua_State *L)
 {
 	struct sink *s = check_sink(L);
-	lua_createtable(L, 0, 5);
-	lua_pushinteger(L, (lua_Integer)s->lines);
-	lua_setfield(L, -2, "lines");
+	settle(s);
+	lua_createtable(L, 0, 8);
+	lua_pushinteger(L, (lua_Integer)s->offered);
+	lua_setfield(L, -2, "offered");
+	lua_pushinteger(L, (lua_Integer)s->sent);
+	lua_setfield(L, -2, "sent");
 	lua_pushinteger(L, (lua_Integer)s->dropped);
 	lua_setfield(L, -2, "dropped");
-	lua_pushinteger(L, (lua_Integer)s->queued);
+	lua_pushinteger(L, (lua_Integer)nlines(s));
+	lua_setfield(L, -2, "pending");
+	lua_pushinteger(L, (lua_Integer)s->accepted);
+	lua_setfield(L, -2, "lines");
+	lua_pushinteger(L, (lua_Integer)held(s));
 	lua_setfield(L, -2, "queued");
 	lua_pushboolean(L, s->kind == S_DGRAM || s->kind == S_UDP || s->connected);
 	lua_setfield(L, -2, "connected");
@@ -339,7 +485,7 @@ static int sink_stats(lua_State *L)
 	return 1;
 }
 
-/* sink:close() / __gc / __close: lines not yet written are dropped. */
+/* sink:close() / __gc / __close: lines not yet confirmed are dropped. */
 static int sink_close(lua_State *L)
 {
 	struct sink **p = luaL_checkudata(L, 1, SINK_MT);

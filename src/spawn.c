@@ -2,10 +2,12 @@
  *
  * The child's stdout and stderr are captured (up to SPAWN_MAX bytes each, the rest
  * counted and dropped), optional stdin text is written, and the callback gets
- * (code, stdout, stderr, signal) once the process has exited and both pipes are
- * drained. The handles live in malloc'd memory released in the last close callback;
+ * (code, stdout, stderr, signal, stdin_error) once the process has exited and
+ * both pipes are drained; stdin_error names why not all the stdin text went in
+ * ("EPIPE": the command exited or closed its stdin first), nil when it all did. The handles live in malloc'd memory released in the last close callback;
  * the registry anchors the Lua side until then. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
@@ -29,12 +31,30 @@ struct proc {
 	int64_t status;
 	int signal;
 	int exited;
+	int stdin_err;       /* the failed stdin write (a negative uv error), or 0 */
 	struct proc **ud;    /* back pointer into the userdata, cleared when done */
 	lua_State *L;        /* the state that started it; NULL once detached */
 	struct proc *next, **prevp;   /* the list of running processes, for shutdown */
 };
 
 static struct proc *running;
+
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+}
+
+/* A peer that goes away (a collector, a command that never reads its stdin) must
+ * not kill ctlua: with SIGPIPE caught, every socket and pipe write fails with
+ * EPIPE instead. Caught rather than ignored because exec resets a caught signal
+ * to its default and keeps an ignored one ignored: every child (ct.spawn, and
+ * io.popen or os.execute too) starts with the default SIGPIPE. */
+void sigpipe_safe(void)
+{
+	struct sigaction sa = { .sa_handler = on_sigpipe, .sa_flags = SA_RESTART };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGPIPE, &sa, NULL);
+}
 
 /* Lets go of what pr holds in its Lua state (callback, userdata): when it
  * finishes, or before that state closes (spawn_detach). */
@@ -63,7 +83,11 @@ static void finish(struct proc *pr)
 			lua_pushinteger(L, pr->signal);
 		else
 			lua_pushnil(L);
-		if (call_protected(L, 4, 0) != LUA_OK) {
+		if (pr->stdin_err)
+			lua_pushstring(L, uv_err_name(pr->stdin_err));
+		else
+			lua_pushnil(L);
+		if (call_protected(L, 5, 0) != LUA_OK) {
 			G.stats.timer_errors++;
 			call_report(L, "spawn callback error");
 		}
@@ -140,17 +164,21 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 	close_once((uv_handle_t *)p);
 }
 
+/* A command that exits without reading its stdin makes this fail with EPIPE
+ * (SIGPIPE is caught, see sigpipe_safe): told to the callback, not fatal. */
 static void on_written(uv_write_t *w, int status)
 {
-	(void)status;
 	struct proc *pr = w->data;
+	if (status < 0 && status != UV_ECANCELED)
+		pr->stdin_err = status;
 	close_once((uv_handle_t *)&pr->in);
 }
 
 /* ct.spawn(argv [, opts] [, on_exit]) -> process | nil, message, code
  * argv: list of strings (program and arguments, looked up in PATH); a string only
  * with opts.shell = true (run by /bin/sh -c). opts.stdin: text for its stdin.
- * on_exit(code, stdout, stderr, signal) runs on the loop when it has finished. */
+ * on_exit(code, stdout, stderr, signal, stdin_error) runs on the loop when it has
+ * finished. */
 static int spawn_spawn(lua_State *L)
 {
 	int shell = 0, cbi = 0;
@@ -232,11 +260,17 @@ static int spawn_spawn(lua_State *L)
 	uv_read_start((uv_stream_t *)&pr->err, on_alloc, on_read);
 	if (stdin_text) {
 		pr->stdin_text = malloc(stdin_len ? stdin_len : 1);
-		memcpy(pr->stdin_text, stdin_text, stdin_len);
-		pr->wbuf = uv_buf_init(pr->stdin_text, (unsigned)stdin_len);
-		pr->wr.data = pr;
-		if (uv_write(&pr->wr, (uv_stream_t *)&pr->in, &pr->wbuf, 1, on_written) < 0)
+		int wrc = UV_ENOMEM;
+		if (pr->stdin_text) {
+			memcpy(pr->stdin_text, stdin_text, stdin_len);
+			pr->wbuf = uv_buf_init(pr->stdin_text, (unsigned)stdin_len);
+			pr->wr.data = pr;
+			wrc = uv_write(&pr->wr, (uv_stream_t *)&pr->in, &pr->wbuf, 1, on_written);
+		}
+		if (wrc < 0) {
+			pr->stdin_err = wrc;
 			close_once((uv_handle_t *)&pr->in);
+		}
 	} else {
 		close_once((uv_handle_t *)&pr->in);
 	}

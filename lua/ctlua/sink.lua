@@ -6,7 +6,9 @@
 --
 -- A line that cannot be written now is queued up to max_queue bytes, then
 -- dropped and counted; writing never blocks event delivery. Every sink's counts
--- are in ct.stats().sinks and in /metrics (ctlua_sink_*).
+-- are in ct.stats().sinks and in /metrics (ctlua_sink_*): offered = sent +
+-- dropped + pending, where a stream line is sent once the kernel says the peer
+-- has it, and dropped when its connection broke before that.
 
 local M = {}
 
@@ -37,7 +39,7 @@ function Sink:write(v)
   return self.put(self, text)
 end
 
---- sink:stats() -> { lines, dropped, queued, connected, reconnects }
+--- sink:stats() -> { offered, sent, dropped, pending, lines, queued, connected, reconnects }
 function Sink:stats()
   return self.stat(self)
 end
