@@ -128,6 +128,22 @@ p("CPU µs/event: user+sys per generated event; µs/line: per event delivered or
   "Lossless rate: geometric bisection over ", env("SEARCH_LO"), "-", env("SEARCH_HI"),
   " flows/s, ", env("SEARCH_STEPS"), " steps of ", env("SEARCH_SECONDS"), " s (one search).")
 
+if next(rates) then
+  p("")
+  p("| lossless rate search | highest lossless flows/s | steps: achieved flows/s → events lost |")
+  p("|---|---|---|")
+  local names = {}
+  for r in pairs(rates) do names[#names + 1] = r end
+  table.sort(names)
+  for _, r in ipairs(names) do
+    local st = {}
+    for _, x in ipairs(rates[r].steps) do st[#st + 1] = int(x.achieved) .. " → " .. int(x.lost) end
+    local best = rates[r].flows_per_s
+    p("| ", LABEL[r] or r, " | ", best > 0 and int(best) or "< " .. int(tonumber(env("SEARCH_LO"))), " | ",
+      table.concat(st, ", "), " |")
+  end
+end
+
 local memrows = {}
 if next(mem) then
   p("")
@@ -165,10 +181,18 @@ for _, r in ipairs { "ctlua-log", "ctlua-json", "ctlua-count" } do
     "5 of 5", function(v) return v == m.runs and m.runs >= 5 end,
     m and (m.lossless_runs .. " of " .. m.runs))
 end
+-- conntrack -E losing at every rate tried: its rate is below SEARCH_LO, so the ratio
+-- is above ctlua's over SEARCH_LO (a bound, shown as such).
 local lt, lc = rates["ctlua-log"], rates["conntrack-log"]
-target("lossless rate, text log ÷ conntrack -E's", lt and lc and (lc.flows_per_s > 0 and
-  lt.flows_per_s / lc.flows_per_s or (lt.flows_per_s > 0 and math.huge or nil)), "≥ 2",
-  function(v) return v >= 2 end)
+local lr, lshown
+if lt and lc then
+  if lc.flows_per_s > 0 then lr = lt.flows_per_s / lc.flows_per_s
+  else
+    lr = lt.flows_per_s / tonumber(env("SEARCH_LO"))
+    lshown = "> " .. fmt(lr) .. " (conntrack -E lost at every rate tried)"
+  end
+end
+target("lossless rate, text log ÷ conntrack -E's", lr, "≥ 2", function(v) return v >= 2 end, lshown)
 local r1, r10
 for _, m in ipairs(memrows) do
   if m.run == "ctlua-count" then
