@@ -100,7 +100,9 @@ soak: deps
 test-unit: all
 	prove -f tests/unit/*.t
 
-# Benchmark (never part of make test): ctlua against conntrack -E and a bare receiver.
+# Benchmark (never part of make test, about 10 minutes): ctlua against conntrack -E and
+# a bare receiver; BENCH_ARGS="COUNT RATE", BENCH_QUICK=1 for a short run, the other
+# settings (RUNS, ROWS, SEARCH, MEM_EVENTS...) at the top of bench/run.sh.
 BENCH_BINS = bench/loadgen bench/floor bench/measure
 bench/%: bench/%.c
 	$(CC) -O2 -Wall -Wextra -o $@ $< $(shell pkg-config --cflags --libs libmnl 2>/dev/null)
