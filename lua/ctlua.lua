@@ -732,7 +732,7 @@ end
 -- start(offline) -> true | nil, message, errno: subscribe to what handlers need.
 function hooks.start(offline, reloading)
   started = true
-  if offline then return true end
+  if offline then lua_kinds() return true end   -- recorded messages: no socket, same routing
   local ok, msg, code = resubscribe()
   if not ok then return nil, msg, code end
   if reloading then return true end
