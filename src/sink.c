@@ -13,7 +13,10 @@
  * uv_poll_t. Datagram sinks (a unix socket path, or UDP to HOST:PORT) send each
  * record at once or drop it (EAGAIN, nobody listening), never wait. The uv
  * handles live in malloc'd memory (closing is asynchronous), the userdata points
- * to it, __gc closes it. */
+ * to it, __gc closes it. A record is framed here (sink:frame: newline, syslog's
+ * prefix), so that route.c can write events from C (sink_put, then sink_flush
+ * once per batch). With recorded input the queue is unbounded and the sink keeps
+ * the loop running until its peer has every line, as a file would be written. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -478,9 +481,8 @@ static int sink_open(lua_State *L)
  * the time as os.date writes it, made again when the second changes. */
 static void frame_prefix(struct sink *s)
 {
-	if (!s->clock) {
+	if (!s->clock)
 		return;
-	}
 	time_t now = time(NULL);
 	if (now == s->prefix_at && s->prefix_len)
 		return;
