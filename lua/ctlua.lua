@@ -209,7 +209,7 @@ function ct.on(name, f, fn)
     fn = function(ev) sink:write(ev) end
   elseif sink then
     local h = setmetatable({ event = name, sink = sink, errors = 0, where = "sink " .. sink.name }, Handle)
-    local out = sink.output
+    local out = sink.output or sink.handle   -- a C writer: a file output or a socket sink
     if out then
       local kind
       for i, n in ipairs(EVENT_NAMES) do if n == name then kind = i - 1 end end
@@ -220,7 +220,7 @@ function ct.on(name, f, fn)
     new[#new + 1] = h
     routes[name] = new
     if not out then
-      -- No C writer for this kind of sink (sockets, syslog): from Lua.
+      -- No C writer for this sink: from Lua.
       h.sink, h.route = nil, nil
       routes[name] = old
       fn = function(ev) sink:write(ev) end

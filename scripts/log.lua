@@ -5,8 +5,9 @@
 --   ctlua -- --json              one JSON object per line
 --   ctlua -- --to SINK           to tcp:HOST:PORT, unix:PATH, file:PATH or syslog[:PATH]
 --                                (with --json: JSON lines to a collector)
--- The sink is the handler: stdout and files are written by the C core straight
--- from each message, in one write per batch, never through a Lua table.
+-- The sink is the handler: stdout, files, tcp, unix, udp and syslog sinks are
+-- written by the C core straight from each message (one write or send per batch
+-- for streams), never through a Lua table.
 local ct = require "ctlua"
 
 local USAGE = "usage: ctlua scripts/log.lua -- [--json] [--timestamp] [--to SINK]"

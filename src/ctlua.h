@@ -187,6 +187,15 @@ int route_wants(int kind);
 void route_event(const struct ctev *ev);
 void route_flush(void);
 void route_drop_state(lua_State *L);
+int route_live(void);
+struct sink;
+void route_forget(const struct sink *s);
+
+/* sink.c: the socket sinks' C side, for route.c. */
+struct sink *sink_test(lua_State *L, int i);
+int sink_put(struct sink *s, const char *text, size_t len, int defer);
+void sink_drop(struct sink *s);
+void sink_flush(struct sink *s);
 void spawn_close_all(void);
 void sigpipe_safe(void);
 void spawn_detach(lua_State *L);

@@ -35,7 +35,8 @@ struct output {
 
 struct route {
 	uint32_t kinds;               /* bit k: events of ev_kind k */
-	struct output *out;
+	struct output *out;           /* one of these two */
+	struct sink *sink;
 	int opts, json, used, id;
 	int ref;                      /* registry ref of the output userdata: keeps it alive */
 	lua_State *L;                 /* the state it belongs to */
@@ -45,6 +46,8 @@ static int nroutes, next_id = 1;
 static uint32_t routed;           /* kinds some route takes */
 static struct output *dirty[ROUTES_MAX];
 static int ndirty;
+static struct sink *dirty_sinks[ROUTES_MAX];
+static int ndirty_sinks;
 static int live = 1;              /* recorded input (replay, files) waits for the reader */
 
 static void on_writable(uv_poll_t *p, int status, int events);
@@ -129,6 +132,14 @@ static void mark_dirty(struct output *o)
 		flush_out(o);
 }
 
+static void mark_dirty_sink(struct sink *s)
+{
+	for (int i = 0; i < ndirty_sinks; i++)
+		if (dirty_sinks[i] == s)
+			return;
+	dirty_sinks[ndirty_sinks++] = s;      /* one per route at most */
+}
+
 /* Whether some route takes events of this kind (event.c skips the rest). */
 int route_wants(int kind)
 {
@@ -153,6 +164,12 @@ void route_event(const struct ctev *ev)
 				format_text(&line, ev, r->opts);
 			done_opts = key;
 		}
+		if (r->sink) {
+			if (line.oom || sink_put(r->sink, line.b, line.n, 1) < 0)
+				sink_drop(r->sink);
+			mark_dirty_sink(r->sink);
+			continue;
+		}
 		if (line.oom) {
 			r->out->offered++, r->out->dropped++;
 			continue;
@@ -174,6 +191,26 @@ void route_flush(void)
 	for (int i = 0; i < ndirty; i++)
 		flush_out(dirty[i]);
 	ndirty = 0;
+	for (int i = 0; i < ndirty_sinks; i++)
+		sink_flush(dirty_sinks[i]);
+	ndirty_sinks = 0;
+}
+
+/* A sink closing: its routes go, and it is not flushed again. */
+void route_forget(const struct sink *s)
+{
+	for (int i = 0; i < ndirty_sinks; i++)
+		if (dirty_sinks[i] == s)
+			dirty_sinks[i--] = dirty_sinks[--ndirty_sinks];
+	for (int i = 0; i < nroutes; i++)
+		if (routes[i].used && routes[i].sink == s)
+			routes[i].used = 0;
+	recompute();
+}
+
+int route_live(void)
+{
+	return live;
 }
 
 /* The userdata holds a pointer: the poll handle lives until libuv has closed it. */
@@ -296,12 +333,13 @@ static int output_close(lua_State *L)
 	return 0;
 }
 
-/* core.route(kinds, output, json, timestamp) -> id: events of the kinds in the
- * mask go to output, formatted in C. */
+/* core.route(kinds, output | sink, json, timestamp) -> id: events of the kinds
+ * in the mask go to an output or a socket sink (sink.c), formatted in C. */
 static int route_add(lua_State *L)
 {
 	lua_Integer kinds = luaL_checkinteger(L, 1);
-	check_output(L, 2);
+	struct sink *sink = sink_test(L, 2);
+	struct output *out = sink ? NULL : check_output(L, 2);
 	int slot = -1;
 	for (int i = 0; i < nroutes; i++)
 		if (!routes[i].used)
@@ -312,7 +350,7 @@ static int route_add(lua_State *L)
 		slot = nroutes++;
 	}
 	struct route *r = &routes[slot];
-	r->out = check_output(L, 2);
+	r->out = out, r->sink = sink;
 	r->L = G.L;
 	lua_pushvalue(L, 2);
 	r->ref = luaL_ref(L, LUA_REGISTRYINDEX);

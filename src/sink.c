@@ -13,7 +13,10 @@
  * uv_poll_t. Datagram sinks (a unix socket path, or UDP to HOST:PORT) send each
  * record at once or drop it (EAGAIN, nobody listening), never wait. The uv
  * handles live in malloc'd memory (closing is asynchronous), the userdata points
- * to it, __gc closes it. */
+ * to it, __gc closes it. A record is framed here (sink:frame: newline, syslog's
+ * prefix), so that route.c can write events from C (sink_put, then sink_flush
+ * once per batch). With recorded input the queue is unbounded and the sink keeps
+ * the loop running until its peer has every line, as a file would be written. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -21,7 +24,9 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
+#include <time.h>
 #include <linux/sockios.h>
 #include <lauxlib.h>
 #include "ctlua.h"
@@ -31,6 +36,7 @@
 #define RETRY_MAX_MS 5000
 #define LINE_COST 4                   /* bytes of length kept per queued line */
 #define KEEP_CAP (64 * 1024)          /* an empty queue frees buffers larger than this */
+#define BATCH_WRITE (64 * 1024)       /* a batch's unwritten bytes past this go out at once */
 
 enum { S_TCP, S_UNIX, S_DGRAM, S_UDP };
 
@@ -56,6 +62,15 @@ struct sink {
 	int on_connect;               /* registry ref of fn() -> text sent first on each
 				       * connection (LUA_NOREF: none) */
 	uint64_t offered, accepted, sent, dropped, reconnects;
+	/* How a record is framed (sink:frame): head, the time as clock formats it,
+	 * tail, the text, then a newline if nl. The head to tail part is kept per
+	 * second. */
+	int nl;
+	char *head, *clock, *tail;
+	char prefix[256];
+	size_t prefix_len;
+	time_t prefix_at;
+	int live;                     /* live events: bounded queue; recorded ones wait */
 };
 
 /* Room for n more bytes at the end of b. Sliding the live part to the front only
@@ -103,13 +118,16 @@ static uint32_t front_len(const struct sink *s)
 	return n;
 }
 
-static int queue_push(struct sink *s, const char *text, size_t len)
+/* One line made of the pieces, queued. */
+static int queue_push(struct sink *s, const struct iovec *iov, int niov, size_t len)
 {
 	uint32_t n = (uint32_t)len;
 	if (buf_reserve(&s->data, len) < 0 || buf_reserve(&s->lens, sizeof(n)) < 0)
 		return -1;
-	memcpy(s->data.p + s->data.off + s->data.len, text, len);
-	s->data.len += len;
+	for (int i = 0; i < niov; i++) {
+		memcpy(s->data.p + s->data.off + s->data.len, iov[i].iov_base, iov[i].iov_len);
+		s->data.len += iov[i].iov_len;
+	}
 	memcpy(s->lens.p + s->lens.off + s->lens.len, &n, sizeof(n));
 	s->lens.len += sizeof(n);
 	return 0;
@@ -123,9 +141,16 @@ static void queue_pop(struct sink *s)
 
 static void start_connect(struct sink *s);
 
+static void settle(struct sink *s);
+
+/* Reconnects; or, connected with recorded input, looks for acknowledgements. */
 static void on_retry(uv_timer_t *t)
 {
-	start_connect(t->data);
+	struct sink *s = t->data;
+	if (s->fd >= 0)
+		settle(s);
+	else
+		start_connect(s);
 }
 
 static void retry_later(struct sink *s)
@@ -136,12 +161,18 @@ static void retry_later(struct sink *s)
 	s->retry_ms = s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
 }
 
+static void free_frame(struct sink *s)
+{
+	free(s->head), free(s->clock), free(s->tail);
+}
+
 static void free_if_done(struct sink *s)
 {
 	if (s->closed && s->handles == 0) {
 		free(s->data.p);
 		free(s->lens.p);
 		free(s->pre);
+		free_frame(s);
 		free(s);
 	}
 }
@@ -159,7 +190,7 @@ static void handle_closed(uv_handle_t *h)
  * acknowledged (written minus SIOCOUTQ); for a unix stream SIOCOUTQ is the
  * memory of what the peer has not read yet, never less than its bytes, so taking
  * it as bytes errs towards "not confirmed". */
-static void settle(struct sink *s)
+static void settle_lines(struct sink *s)
 {
 	int out;
 	size_t written = s->pre_w + s->wsent;
@@ -184,6 +215,27 @@ static void settle(struct sink *s)
 		queue_pop(s);
 		s->sent++;
 	}
+}
+
+/* Recorded input (--netlink-file, --replay) waits for the reader, as a file
+ * does: while lines are unconfirmed the sink keeps the loop running, and looks
+ * again every 10 ms once all is written (no poll event says "acknowledged"). */
+static void hold_loop(struct sink *s)
+{
+	if (s->live || s->closed)
+		return;
+	int busy = nlines(s) > 0 || s->pre_len > 0;
+	if (s->fd >= 0)
+		busy ? uv_ref((uv_handle_t *)&s->poll) : uv_unref((uv_handle_t *)&s->poll);
+	busy ? uv_ref((uv_handle_t *)&s->retry) : uv_unref((uv_handle_t *)&s->retry);
+	if (busy && s->connected && !s->blocked && !uv_is_active((uv_handle_t *)&s->retry))
+		uv_timer_start(&s->retry, on_retry, 10, 0);
+}
+
+static void settle(struct sink *s)
+{
+	settle_lines(s);
+	hold_loop(s);
 }
 
 /* The connection broke or never came: what it had not confirmed is dropped,
@@ -346,6 +398,8 @@ static void start_connect(struct sink *s)
 		s->connecting = 1;
 		want_events(s, on_poll);
 	}
+	if (s->fd >= 0)
+		hold_loop(s);
 }
 
 static struct sink *check_sink(lua_State *L)
@@ -372,7 +426,9 @@ static int sink_open(lua_State *L)
 	struct sink *s = calloc(1, sizeof(*s));
 	if (!s)
 		return luaL_error(L, "out of memory");
-	s->kind = kind, s->max_queue = (size_t)maxq, s->fd = -1, s->retry_ms = RETRY_MIN_MS;
+	s->kind = kind, s->fd = -1, s->retry_ms = RETRY_MIN_MS;
+	s->live = route_live();
+	s->max_queue = s->live ? (size_t)maxq : SIZE_MAX;   /* recorded input waits, never drops */
 	s->poll.data = s;
 	s->L = G.L, s->on_connect = LUA_NOREF;
 	if (kind == S_TCP || kind == S_UDP) {
@@ -421,41 +477,123 @@ static int sink_open(lua_State *L)
 	return 1;
 }
 
+/* The framing before the text (syslog: "<PRI>", "Mmm dd hh:mm:ss ", "ident[pid]: "),
+ * the time as os.date writes it, made again when the second changes. */
+static void frame_prefix(struct sink *s)
+{
+	if (!s->clock)
+		return;
+	time_t now = time(NULL);
+	if (now == s->prefix_at && s->prefix_len)
+		return;
+	struct tm tm;
+	size_t n = strlen(s->head), room = sizeof(s->prefix);
+	memcpy(s->prefix, s->head, n);
+	if (localtime_r(&now, &tm))
+		n += strftime(s->prefix + n, room - n, s->clock, &tm);
+	size_t t = strlen(s->tail);
+	if (n + t > room)
+		t = room - n;
+	memcpy(s->prefix + n, s->tail, t);
+	s->prefix_len = n + t, s->prefix_at = now;
+}
+
+/* One record, framed as the sink frames them: 1 taken, 0 dropped (counted), -1
+ * out of memory (not counted). defer: a stream sink writes at sink_flush (the
+ * end of the batch), or once BATCH_WRITE bytes wait. */
+int sink_put(struct sink *s, const char *text, size_t len, int defer)
+{
+	frame_prefix(s);
+	struct iovec iov[3] = {
+		{ s->prefix, s->prefix_len }, { (void *)text, len }, { "\n", (size_t)s->nl },
+	};
+	size_t total = s->prefix_len + len + (size_t)s->nl;
+	s->offered++;
+	if (s->kind == S_DGRAM || s->kind == S_UDP) {
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
+		if (s->kind == S_DGRAM)
+			m.msg_name = &s->sa, m.msg_namelen = sizeof(struct sockaddr_un);
+		if (sendmsg(s->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			s->dropped++;
+			return 0;
+		}
+		s->accepted++, s->sent++;
+		return 1;
+	}
+	if (held(s) + total + LINE_COST > s->max_queue)
+		settle(s);                    /* confirmed lines free their room */
+	if (held(s) + total + LINE_COST > s->max_queue || total > UINT32_MAX) {
+		s->dropped++;
+		return 0;
+	}
+	if (queue_push(s, iov, 3, total) < 0) {
+		s->offered--;
+		return -1;
+	}
+	s->accepted++;
+	if (!defer || s->data.len - s->wsent >= BATCH_WRITE)
+		flush(s);
+	return 1;
+}
+
+/* A record lost before it reached the sink (no memory to format it). */
+void sink_drop(struct sink *s)
+{
+	s->offered++, s->dropped++;
+}
+
+/* End of a batch: what sink_put deferred goes out in one send. */
+void sink_flush(struct sink *s)
+{
+	if (s->kind == S_TCP || s->kind == S_UNIX)
+		flush(s);
+}
+
+/* The open sink at index i, or NULL when it is not a sink. */
+struct sink *sink_test(lua_State *L, int i)
+{
+	struct sink **p = luaL_testudata(L, i, SINK_MT);
+	if (p && !*p)
+		luaL_error(L, "sink is closed");
+	return p ? *p : NULL;
+}
+
 /* sink:write(text) -> true | false (dropped: queue full, or a datagram refused) */
 static int sink_write(lua_State *L)
 {
 	struct sink *s = check_sink(L);
 	size_t len;
 	const char *text = luaL_checklstring(L, 2, &len);
-	s->offered++;
-	if (s->kind == S_DGRAM || s->kind == S_UDP) {
-		ssize_t n = s->kind == S_UDP ? send(s->fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL)
-					     : sendto(s->fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-						      (struct sockaddr *)&s->sa, sizeof(struct sockaddr_un));
-		if (n < 0) {
-			s->dropped++;
-			lua_pushboolean(L, 0);
-			return 1;
-		}
-		s->accepted++, s->sent++;
-		lua_pushboolean(L, 1);
-		return 1;
-	}
-	if (held(s) + len + LINE_COST > s->max_queue)
-		settle(s);                    /* confirmed lines free their room */
-	if (held(s) + len + LINE_COST > s->max_queue || len > UINT32_MAX) {
-		s->dropped++;
-		lua_pushboolean(L, 0);
-		return 1;
-	}
-	if (queue_push(s, text, len) < 0) {
-		s->offered--;
+	int rc = sink_put(s, text, len, 0);
+	if (rc < 0)
 		return luaL_error(L, "out of memory");
-	}
-	s->accepted++;
-	flush(s);
-	lua_pushboolean(L, 1);
+	lua_pushboolean(L, rc);
 	return 1;
+}
+
+/* sink:frame(newline [, head, clock, tail]): each record written is head, the
+ * time formatted by strftime(clock), tail, the text, and a newline if asked
+ * (syslog: "<30>", "%b %e %H:%M:%S ", "ctlua[PID]: "). */
+static int sink_frame(lua_State *L)
+{
+	struct sink *s = check_sink(L);
+	int nl = lua_toboolean(L, 2);
+	const char *head = luaL_optstring(L, 3, NULL), *clock = luaL_optstring(L, 4, NULL);
+	const char *tail = luaL_optstring(L, 5, NULL);
+	luaL_argcheck(L, !head || strlen(head) < 64, 3, "head too long");
+	luaL_argcheck(L, !clock || strlen(clock) < 32, 4, "clock format too long");
+	luaL_argcheck(L, !tail || strlen(tail) < 128, 5, "tail too long");
+	free(s->head), free(s->clock), free(s->tail);
+	s->head = s->clock = s->tail = NULL;
+	s->nl = nl, s->prefix_len = 0, s->prefix_at = 0;
+	if (head || clock || tail) {
+		s->head = strdup(head ? head : "");
+		s->clock = strdup(clock ? clock : "");
+		s->tail = strdup(tail ? tail : "");
+		if (!s->head || !s->clock || !s->tail)
+			return luaL_error(L, "out of memory");
+	}
+	return 0;
 }
 
 /* sink:stats() -> { offered, sent, dropped, pending, lines, queued (bytes),
@@ -493,11 +631,13 @@ static int sink_close(lua_State *L)
 	if (!s)
 		return 0;
 	*p = NULL;
+	route_forget(s);
 	s->closed = 1;
 	luaL_unref(L, LUA_REGISTRYINDEX, s->on_connect);
 	s->on_connect = LUA_NOREF;
 	if (s->kind == S_DGRAM || s->kind == S_UDP) {
 		close(s->fd);
+		free_frame(s);
 		free(s);
 		return 0;
 	}
@@ -508,6 +648,7 @@ static int sink_close(lua_State *L)
 
 static const luaL_Reg sink_methods[] = {
 	{ "write", sink_write },
+	{ "frame", sink_frame },
 	{ "stats", sink_stats },
 	{ "close", sink_close },
 	{ NULL, NULL },

@@ -54,7 +54,8 @@ end
 function M.is_sink(v) return getmetatable(v) == Sink end
 
 -- A sink on a file descriptor: stdout, stderr, or a path opened for appending.
--- Written in C (src/route.c): ct.on(name, sink) events go there without Lua.
+-- Written in C (src/route.c): ct.on(name, sink) events go there without Lua, as
+-- they go to the socket sinks (s.handle, src/sink.c).
 local function file_sink(core, s, target, maxq)
   local out, err = core.output(target, maxq)
   if not out then return nil, err end
@@ -99,12 +100,10 @@ function M.new(core, ct, o)
     local h, msg, code = core.sink_open(to, addr, maxq, to ~= "udp" and o.on_connect or nil)
     if not h then return nil, msg, code end
     -- Stream lines end in a newline (JSON lines, or conntrack text, one per line)
-    -- unless raw; a UDP datagram is one record as it is.
-    if o.raw or to == "udp" then
-      s.put = function(_, text) return h:write(text) end
-    else
-      s.put = function(_, text) return h:write(text .. "\n") end
-    end
+    -- unless raw; a UDP datagram is one record as it is. The C side frames them,
+    -- for ct.on(name, sink) too (src/route.c).
+    h:frame(not (o.raw or to == "udp"))
+    s.put = function(_, text) return h:write(text) end
     s.stat = function() return h:stats() end
     s.closer = function() h:close() end
     s.handle = h
@@ -115,15 +114,17 @@ function M.new(core, ct, o)
     local sev = SEVERITY[o.severity or "info"]
     if not fac then error("bad argument #1 to 'sink' (unknown facility '" .. tostring(o.facility) .. "')", 3) end
     if not sev then error("bad argument #1 to 'sink' (unknown severity '" .. tostring(o.severity) .. "')", 3) end
-    local h = core.sink_open("dgram", path, maxq)
+    local h, msg, code = core.sink_open("dgram", path, maxq)
+    if not h then return nil, msg, code end
     local pri = "<" .. (fac * 8 + sev) .. ">"
     local tag = (o.ident or "ctlua") .. "[" .. core.pid() .. "]: "
-    -- What syslog(3) sends to /dev/log: <PRI>TIMESTAMP TAG: message (RFC 3164).
-    s.put = function(_, text)
-      return h:write(pri .. os.date("%b %e %H:%M:%S ") .. tag .. text)
-    end
+    -- What syslog(3) sends to /dev/log: <PRI>TIMESTAMP TAG: message (RFC 3164),
+    -- the time as os.date("%b %e %H:%M:%S ") writes it.
+    h:frame(false, pri, "%b %e %H:%M:%S ", tag)
+    s.put = function(_, text) return h:write(text) end
     s.stat = function() return h:stats() end
     s.closer = function() h:close() end
+    s.handle = h
     name = "syslog:" .. path
   else
     error("bad argument #1 to 'sink' (to: \"stdout\", \"stderr\", \"file\", \"tcp\", \"udp\", \"unix\" or \"syslog\")", 3)
