@@ -186,6 +186,7 @@ void route_register(lua_State *L);
 int route_wants(int kind);
 void route_event(const struct ctev *ev);
 void route_flush(void);
+void route_batch_end(void);
 void route_drop_state(lua_State *L);
 int route_live(void);
 struct sink;

@@ -145,7 +145,7 @@ static void deliver_pending(lua_State *L)
 		if (call_protected(L, 0, 0) != LUA_OK)
 			call_report(L, "event dispatch failed");
 	}
-	route_flush();               /* one write per sink and batch */
+	route_batch_end();           /* written now or within 50 ms, not per batch */
 }
 
 /* Doubles a socket's receive buffer after an overrun, up to G.rcvbuf_max (what the

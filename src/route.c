@@ -24,7 +24,7 @@
 #define ROUTES_MAX 64
 
 struct output {
-	int fd, own_fd, nonblock, closed;
+	int fd, own_fd, nonblock, closed, tty;
 	struct obuf buf;              /* bytes not written yet */
 	size_t max_queue;
 	uv_poll_t poll;
@@ -48,6 +48,16 @@ static struct output *dirty[ROUTES_MAX];
 static int ndirty;
 static struct sink *dirty_sinks[ROUTES_MAX];
 static int ndirty_sinks;
+/* Live output is written once COALESCE_BYTES wait or COALESCE_MS after the first
+ * of them, not after every batch: a receiver that keeps up wakes for a handful of
+ * events at a time, and a write per wake-up was a third of its system calls. A
+ * terminal is written at once, as a person watches it. */
+#define COALESCE_BYTES 32768
+#define COALESCE_MS 50
+static size_t unflushed;          /* bytes routed since the last flush */
+static int urgent;                /* a terminal is waiting */
+static uv_timer_t flush_timer;
+static int flush_timer_init, flush_armed;
 static int live = 1;              /* recorded input (replay, files) waits for the reader */
 
 static void on_writable(uv_poll_t *p, int status, int events);
@@ -164,6 +174,7 @@ void route_event(const struct ctev *ev)
 				format_text(&line, ev, r->opts);
 			done_opts = key;
 		}
+		unflushed += line.n + 1;
 		if (r->sink) {
 			if (line.oom || sink_put(r->sink, line.b, line.n, 1) < 0)
 				sink_drop(r->sink);
@@ -176,6 +187,7 @@ void route_event(const struct ctev *ev)
 		}
 		struct output *o = r->out;
 		out_line(o, line.b, line.n);
+		urgent |= o->tty;
 		/* One write per batch, or per 64 KiB of a long one (a recorded file
 		 * is one batch). */
 		if (o->buf.n >= 65536)
@@ -185,9 +197,42 @@ void route_event(const struct ctev *ev)
 	}
 }
 
-/* End of a batch: one write per output. */
+static void on_flush_timer(uv_timer_t *t)
+{
+	(void)t;
+	flush_armed = 0;
+	route_flush();
+}
+
+/* End of a batch: write now (recorded input, a terminal, enough bytes), or within
+ * COALESCE_MS. */
+void route_batch_end(void)
+{
+	if (!ndirty && !ndirty_sinks)
+		return;
+	if (!live || urgent || unflushed >= COALESCE_BYTES) {
+		route_flush();
+		return;
+	}
+	if (flush_armed)
+		return;
+	if (!flush_timer_init) {
+		uv_timer_init(G.loop, &flush_timer);
+		uv_unref((uv_handle_t *)&flush_timer);   /* every exit path flushes */
+		flush_timer_init = 1;
+	}
+	uv_timer_start(&flush_timer, on_flush_timer, COALESCE_MS, 0);
+	flush_armed = 1;
+}
+
+/* Writes everything routed so far: one write per output. */
 void route_flush(void)
 {
+	unflushed = 0, urgent = 0;
+	if (flush_armed) {
+		uv_timer_stop(&flush_timer);
+		flush_armed = 0;
+	}
 	for (int i = 0; i < ndirty; i++)
 		flush_out(dirty[i]);
 	ndirty = 0;
@@ -246,6 +291,7 @@ static int route_output(lua_State *L)
 		return luaL_error(L, "out of memory");
 	}
 	o->fd = fd, o->own_fd = own, o->max_queue = live ? (size_t)maxq : SIZE_MAX;
+	o->tty = isatty(fd);
 	struct stat st;
 	if (live && fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
 		/* Ours alone to wait on: a pipe's other end is someone else's. */
