@@ -38,6 +38,7 @@ local started, finished = false, false
 local handler_errors = 0
 local errors_by_event = {}
 local traceback = debug.traceback
+local xpcall = xpcall      -- the hot path reads it as an upvalue, not a global
 
 -- The resync tracker (lua/ctlua/resync.lua): on with --resync or ct.resync().
 local tracker = require("ctlua.resync").new(core)
@@ -732,7 +733,8 @@ end
 -- start(offline) -> true | nil, message, errno: subscribe to what handlers need.
 function hooks.start(offline, reloading)
   started = true
-  if offline then return true end
+  -- Offline (--netlink-file) too, only the kinds with handlers become tables.
+  if offline then lua_kinds() return true end
   local ok, msg, code = resubscribe()
   if not ok then return nil, msg, code end
   if reloading then return true end
