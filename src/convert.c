@@ -151,9 +151,12 @@ static void push_family(lua_State *L, int kidx, unsigned f)
 		lua_pushfstring(L, "%d", (int)f);
 }
 
-static int popcount(uint32_t v)
+/* Without -mpopcnt __builtin_popcount is a libgcc call; this is inlined. */
+static inline int popcount(uint32_t v)
 {
-	return __builtin_popcount(v);
+	v = v - ((v >> 1) & 0x55555555u);
+	v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+	return (int)((((v + (v >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24);
 }
 
 static void push_addr(lua_State *L, struct acache *c, int kidx, int family, const uint8_t *a)
@@ -182,9 +185,8 @@ static void push_addr(lua_State *L, struct acache *c, int kidx, int family, cons
 static void push_set(lua_State *L, uint32_t bits, int kidx, int kbase, unsigned n)
 {
 	lua_createtable(L, 0, popcount(bits));
-	for (unsigned i = 0; i < 32; i++) {
-		if (!(bits & (1u << i)))
-			continue;
+	for (uint32_t b = bits; b; b &= b - 1) {
+		unsigned i = (unsigned)__builtin_ctz(b);
 		if (i < n)
 			key(L, kidx, kbase + (int)i);
 		else
