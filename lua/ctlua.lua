@@ -38,6 +38,7 @@ local started, finished = false, false
 local handler_errors = 0
 local errors_by_event = {}
 local traceback = debug.traceback
+local xpcall = xpcall      -- the hot path reads it as an upvalue, not a global
 
 -- The resync tracker (lua/ctlua/resync.lua): on with --resync or ct.resync().
 local tracker = require("ctlua.resync").new(core)

@@ -63,7 +63,18 @@ static const char keys_key = 0;
 #define K_KINDS (K_PROTO + 5)           /* the event names, EV_KINDS of them */
 #define K_PROTONAMES (K_KINDS + EV_KINDS)   /* proto_name(p) for p in protos[] */
 static const unsigned protos[] = { 6, 17, 1, 58, 132, 33, 47, 136 };
-#define K_LAST (K_PROTONAMES + (int)NELEM(protos))
+#define K_ACACHE (K_PROTONAMES + (int)NELEM(protos))   /* struct acache (userdata) */
+#define ACACHE_N 256
+#define K_ASTR (K_ACACHE + 1)           /* ACACHE_N address strings, slot order */
+#define K_LAST (K_ASTR + ACACHE_N - 1)
+
+/* Address text, cached: the last address seen in each of ACACHE_N slots, with its
+ * Lua string at K_ASTR + slot, so a repeated address costs a compare and a read,
+ * not a format, a hash and an allocation. The strings stay alive here. */
+struct acache {
+	uint16_t fam[ACACHE_N];     /* family + 1; 0 = empty */
+	uint8_t a[ACACHE_N][16];
+};
 
 static void add_keys(lua_State *L, int *n, const char *const *names, unsigned count, size_t stride)
 {
@@ -74,7 +85,7 @@ static void add_keys(lua_State *L, int *n, const char *const *names, unsigned co
 }
 
 /* Pushes the keys table; returns its absolute index. */
-static int push_keys(lua_State *L)
+int convert_keys(lua_State *L)
 {
 	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &keys_key) == LUA_TNIL) {
 		lua_pop(L, 1);
@@ -92,18 +103,20 @@ static int push_keys(lua_State *L)
 			lua_pushstring(L, proto_name(protos[i]));
 			lua_rawseti(L, -2, ++n);
 		}
+		struct acache *c = lua_newuserdatauv(L, sizeof(*c), 0);
+		memset(c, 0, sizeof(*c));
+		lua_rawseti(L, -2, K_ACACHE);
 		lua_pushvalue(L, -1);
 		lua_rawsetp(L, LUA_REGISTRYINDEX, &keys_key);
 	}
 	return lua_gettop(L);
 }
 
-/* t[keys[k]] = value on top; the table is just below the value. */
-static inline void setk(lua_State *L, int kidx, int k)
+/* Every field is set as: its key pushed (key), its value pushed, lua_rawset(L, -3).
+ * Key first: no stack rotation per field. */
+static inline void key(lua_State *L, int kidx, int k)
 {
 	lua_rawgeti(L, kidx, k);
-	lua_insert(L, -2);
-	lua_rawset(L, -3);
 }
 
 void convert_init(void)
@@ -138,19 +151,44 @@ static void push_family(lua_State *L, int kidx, unsigned f)
 		lua_pushfstring(L, "%d", (int)f);
 }
 
-static int popcount(uint32_t v)
+/* Without -mpopcnt __builtin_popcount is a libgcc call; this is inlined. */
+static inline int popcount(uint32_t v)
 {
-	return __builtin_popcount(v);
+	v = v - ((v >> 1) & 0x55555555u);
+	v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+	return (int)((((v + (v >> 4)) & 0x0f0f0f0fu) * 0x01010101u) >> 24);
+}
+
+static void push_addr(lua_State *L, struct acache *c, int kidx, int family, const uint8_t *a)
+{
+	size_t n = family == AF_INET6 ? 16 : 4;
+	uint32_t h;
+	memcpy(&h, a, 4);
+	if (n == 16) {
+		uint32_t w[3];
+		memcpy(w, a + 4, 12);
+		h ^= w[0] ^ w[1] ^ w[2];
+	}
+	unsigned slot = (h * 2654435761u) >> 24;   /* ACACHE_N == 256 */
+	if (c->fam[slot] == family + 1 && memcmp(c->a[slot], a, n) == 0) {
+		lua_rawgeti(L, kidx, K_ASTR + (int)slot);
+		return;
+	}
+	char buf[48];
+	lua_pushlstring(L, buf, addr_text(family, a, buf));
+	lua_pushvalue(L, -1);
+	lua_rawseti(L, kidx, K_ASTR + (int)slot);
+	c->fam[slot] = (uint16_t)(family + 1);
+	memcpy(c->a[slot], a, n);
 }
 
 static void push_set(lua_State *L, uint32_t bits, int kidx, int kbase, unsigned n)
 {
 	lua_createtable(L, 0, popcount(bits));
-	for (unsigned i = 0; i < 32; i++) {
-		if (!(bits & (1u << i)))
-			continue;
+	for (uint32_t b = bits; b; b &= b - 1) {
+		unsigned i = (unsigned)__builtin_ctz(b);
 		if (i < n)
-			lua_rawgeti(L, kidx, kbase + (int)i);
+			key(L, kidx, kbase + (int)i);
 		else
 			lua_pushfstring(L, "bit%d", (int)i);
 		lua_pushboolean(L, 1);
@@ -158,37 +196,35 @@ static void push_set(lua_State *L, uint32_t bits, int kidx, int kbase, unsigned 
 	}
 }
 
-static void push_addr(lua_State *L, int family, const uint8_t *a)
-{
-	char buf[48];
-	lua_pushlstring(L, buf, addr_text(family, a, buf));
-}
-
 /* Pushes one tuple table. icmp: type/code/id instead of ports; reply: the reply
  * direction's ICMP fields come whole, as libnetfilter_conntrack keeps them. */
 static void push_tuple(lua_State *L, const struct ctev *ev, const struct cttuple *t, int icmp,
-		       int reply, int kidx, int extra)
+		       int reply, int kidx, struct acache *ac, int extra)
 {
 	int n = popcount(t->has & (TH_SRC | TH_DST | TH_PACKETS | TH_BYTES | TH_ZONE)) +
 		(icmp ? 3 : popcount(t->has & (TH_SPORT | TH_DPORT)));
 	lua_createtable(L, 0, n + extra);
 	for (unsigned i = 0; i < NELEM(tuple_fields); i++) {
 		const struct tfield *f = &tuple_fields[i];
+		int k = K_TUPLE + (int)i;
 		switch (f->kind) {
 		case T_SRC:
 			if (!(t->has & TH_SRC))
 				continue;
-			push_addr(L, ev->family, t->src);
+			key(L, kidx, k);
+			push_addr(L, ac, kidx, ev->family, t->src);
 			break;
 		case T_DST:
 			if (!(t->has & TH_DST))
 				continue;
-			push_addr(L, ev->family, t->dst);
+			key(L, kidx, k);
+			push_addr(L, ac, kidx, ev->family, t->dst);
 			break;
 		case T_PORT: {
 			int dst = f->attr[0] == ATTR_ORIG_PORT_DST;
 			if (icmp || !(t->has & (dst ? TH_DPORT : TH_SPORT)))
 				continue;
+			key(L, kidx, k);
 			lua_pushinteger(L, dst ? t->dport : t->sport);
 			break;
 		}
@@ -200,6 +236,7 @@ static void push_tuple(lua_State *L, const struct ctev *ev, const struct cttuple
 			lua_Integer v = w == 0 ? t->type : w == 1 ? t->code : t->icmpid;
 			if (reply && !(t->has & bit[w]))
 				v = 0;
+			key(L, kidx, k);
 			lua_pushinteger(L, v);
 			break;
 		}
@@ -207,18 +244,20 @@ static void push_tuple(lua_State *L, const struct ctev *ev, const struct cttuple
 			int bytes = f->attr[0] == ATTR_ORIG_COUNTER_BYTES;
 			if (!(t->has & (bytes ? TH_BYTES : TH_PACKETS)))
 				continue;
+			key(L, kidx, k);
 			lua_pushinteger(L, (lua_Integer)(bytes ? t->bytes : t->packets));
 			break;
 		}
 		case T_U16:
 			if (!(t->has & TH_ZONE))
 				continue;
+			key(L, kidx, k);
 			lua_pushinteger(L, t->zone);
 			break;
 		default:
 			continue;
 		}
-		setk(L, kidx, K_TUPLE + (int)i);
+		lua_rawset(L, -3);
 	}
 }
 
@@ -299,39 +338,46 @@ const char *progname_of(uint32_t portid)
 	return last_name[0] ? last_name : NULL;
 }
 
-/* Fields common to both event kinds; returns 0 when the field was not pushed. */
-static int push_common(lua_State *L, const struct field *f, const struct ctev *ev, int kidx)
+/* Fields common to both event kinds: pushes key k and the value, or returns 0 with
+ * nothing pushed when the field is absent. */
+static int push_common(lua_State *L, const struct field *f, const struct ctev *ev, int kidx, int k)
 {
 	switch (f->kind) {
 	case F_EVENT:
 		if (ev->kind < 0 || ev->kind >= EV_KINDS)
 			return 0;
+		key(L, kidx, k);
 		lua_rawgeti(L, kidx, K_KINDS + ev->kind);
 		return 1;
 	case F_TIME:
 		if (!(ev->has & CH_TIME))
 			return 0;
+		key(L, kidx, k);
 		lua_pushnumber(L, ev->time);
 		return 1;
 	case F_SELF:
 		if (!(ev->has & CH_PORTID) || !ev->self)
 			return 0;
+		key(L, kidx, k);
 		lua_pushboolean(L, 1);
 		return 1;
 	case F_PORTID:
 		if (!(ev->has & CH_PORTID))
 			return 0;
+		key(L, kidx, k);
 		lua_pushinteger(L, ev->portid);
 		return 1;
 	case F_NETNS:
 		if (!ev->netns)
 			return 0;
+		key(L, kidx, k);
 		lua_pushstring(L, ev->netns);
 		return 1;
 	case F_PROGNAME: {
 		const char *n;
 		if (!(ev->has & CH_PORTID) || !(n = progname_of(ev->portid)))
 			return 0;
+		key(L, kidx, k);
 		lua_pushstring(L, n);
 		return 1;
 	}
@@ -360,30 +406,35 @@ static void push_labels(lua_State *L, const struct ctev *ev)
 	}
 }
 
-static void convert_ct(lua_State *L, const struct ctev *ev, int kidx)
+static void convert_ct(lua_State *L, const struct ctev *ev, int kidx, struct acache *ac)
 {
 	const struct cttuple *orig = &ev->t[T_ORIG];
 	int icmp = (orig->has & TH_PROTONUM) && (orig->protonum == 1 || orig->protonum == 58);
 	lua_createtable(L, 0, 8 + popcount(ev->has & 0x7ff) + 2 * !!(ev->has & CH_PORTID));
 	for (unsigned i = 0; i < NELEM(ct_fields); i++) {
 		const struct field *f = &ct_fields[i];
+		int k = K_CT + (int)i;
 		switch (f->kind) {
 		case F_FAMILY:
+			key(L, kidx, k);
 			push_family(L, kidx, ev->family);
 			break;
 		case F_PROTO:
 			if (!(orig->has & TH_PROTONUM))
 				continue;
+			key(L, kidx, k);
 			push_proto(L, kidx, orig->protonum);
 			break;
 		case F_U8:                   /* protonum */
 			if (!(orig->has & TH_PROTONUM))
 				continue;
+			key(L, kidx, k);
 			lua_pushinteger(L, orig->protonum);
 			break;
 		case F_U16:                  /* zone */
 			if (!(ev->has & CH_ZONE))
 				continue;
+			key(L, kidx, k);
 			lua_pushinteger(L, ev->zone);
 			break;
 		case F_U32: {
@@ -397,6 +448,7 @@ static void convert_ct(lua_State *L, const struct ctev *ev, int kidx)
 			}
 			if (!(ev->has & bit))
 				continue;
+			key(L, kidx, k);
 			lua_pushinteger(L, v);
 			break;
 		}
@@ -404,10 +456,12 @@ static void convert_ct(lua_State *L, const struct ctev *ev, int kidx)
 			if (f->attr == ATTR_SECCTX) {
 				if (!(ev->has & CH_SECCTX))
 					continue;
+				key(L, kidx, k);
 				lua_pushlstring(L, ev->secctx, ev->secctx_len);
 			} else {
 				if (!(ev->has & CH_HELPER))
 					continue;
+				key(L, kidx, k);
 				lua_pushlstring(L, ev->helper, ev->helper_len);
 			}
 			break;
@@ -415,54 +469,62 @@ static void convert_ct(lua_State *L, const struct ctev *ev, int kidx)
 			const char *s = state_name(ev);
 			if (!s)
 				continue;
+			key(L, kidx, k);
 			lua_pushstring(L, s);
 			break;
 		}
 		case F_TUPLE:
-			push_tuple(L, ev, &ev->t[f->attr ? T_REPLY : T_ORIG], icmp, f->attr, kidx, 0);
+			key(L, kidx, k);
+			push_tuple(L, ev, &ev->t[f->attr ? T_REPLY : T_ORIG], icmp, f->attr, kidx, ac, 0);
 			break;
 		case F_STATUS:
 			if (!(ev->has & CH_STATUS))
 				continue;
+			key(L, kidx, k);
 			push_set(L, ev->status, kidx, K_STATUS, STATUS_NAMES);
 			break;
 		case F_LABELS:
 			if (!(ev->has & CH_LABELS))
 				continue;
+			key(L, kidx, k);
 			push_labels(L, ev);
 			break;
 		case F_TSTAMP: {
 			int stop = f->attr == ATTR_TIMESTAMP_STOP;
 			if (!(ev->has & (stop ? CH_STOP : CH_START)))
 				continue;
+			key(L, kidx, k);
 			lua_pushnumber(L, stop ? ev->stop_s : ev->start_s);
 			break;
 		}
 		default:
-			if (!push_common(L, f, ev, kidx))
+			if (!push_common(L, f, ev, kidx, k))
 				continue;
 		}
-		setk(L, kidx, K_CT + (int)i);
+		lua_rawset(L, -3);
 	}
 }
 
-static void convert_exp(lua_State *L, const struct ctev *ev, int kidx)
+static void convert_exp(lua_State *L, const struct ctev *ev, int kidx, struct acache *ac)
 {
 	int have_tu = ev->has & (CH_TUPLE0 << T_EXPECTED);
 	const struct cttuple *tu = &ev->t[T_EXPECTED];
 	lua_createtable(L, 0, 14);
 	for (unsigned i = 0; i < NELEM(exp_fields); i++) {
 		const struct field *f = &exp_fields[i];
+		int k = K_EXP + (int)i;
 		switch (f->kind) {
 		case F_EXP_FAMILY:
 			if (!have_tu)
 				continue;
+			key(L, kidx, k);
 			push_family(L, kidx, ev->family);
 			break;
 		case F_EXP_PROTO:
 		case F_EXP_PROTONUM:
 			if (!have_tu || !(tu->has & TH_PROTONUM))
 				continue;
+			key(L, kidx, k);
 			if (f->kind == F_EXP_PROTO)
 				push_proto(L, kidx, tu->protonum);
 			else
@@ -471,21 +533,25 @@ static void convert_exp(lua_State *L, const struct ctev *ev, int kidx)
 		case F_U16:                  /* zone */
 			if (!(ev->has & CH_ZONE))
 				continue;
+			key(L, kidx, k);
 			lua_pushinteger(L, ev->zone);
 			break;
 		case F_U32:
 			if (f->attr == ATTR_EXP_TIMEOUT ? !(ev->has & CH_TIMEOUT) : !(ev->has & CH_CLASS))
 				continue;
+			key(L, kidx, k);
 			lua_pushinteger(L, f->attr == ATTR_EXP_TIMEOUT ? ev->timeout : ev->class_);
 			break;
 		case F_STR:
 			if (f->attr == ATTR_EXP_FN) {
 				if (!(ev->has & CH_FN))
 					continue;
+				key(L, kidx, k);
 				lua_pushlstring(L, ev->fn, ev->fn_len);
 			} else {
 				if (!(ev->has & CH_HELPER))
 					continue;
+				key(L, kidx, k);
 				lua_pushlstring(L, ev->helper, ev->helper_len);
 			}
 			break;
@@ -497,41 +563,56 @@ static void convert_exp(lua_State *L, const struct ctev *ev, int kidx)
 			if (!(ev->has & (CH_TUPLE0 << ti)))
 				continue;
 			int icmp = (t->has & TH_PROTONUM) && (t->protonum == 1 || t->protonum == 58);
-			push_tuple(L, ev, t, icmp, 0, kidx, 2);
+			key(L, kidx, k);
+			push_tuple(L, ev, t, icmp, 0, kidx, ac, 2);
 			if (ti == T_MASTER && (t->has & TH_PROTONUM)) {
+				key(L, kidx, K_PROTO);
 				push_proto(L, kidx, t->protonum);
-				setk(L, kidx, K_PROTO);
+				lua_rawset(L, -3);
+				key(L, kidx, K_PROTONUM);
 				lua_pushinteger(L, t->protonum);
-				setk(L, kidx, K_PROTONUM);
+				lua_rawset(L, -3);
 			}
 			if (ti == T_NAT && (ev->has & CH_NATDIR)) {
+				key(L, kidx, K_DIR);
 				lua_pushstring(L, ev->nat_dir ? "reply" : "orig");
-				setk(L, kidx, K_DIR);
+				lua_rawset(L, -3);
 			}
 			break;
 		}
 		case F_EXP_FLAGS:
+			key(L, kidx, k);
 			push_set(L, ev->flags, kidx, K_EXPFLAG, EXPFLAG_NAMES);
 			break;
 		default:
-			if (!push_common(L, f, ev, kidx))
+			if (!push_common(L, f, ev, kidx, k))
 				continue;
 		}
-		setk(L, kidx, K_EXP + (int)i);
+		lua_rawset(L, -3);
 	}
+}
+
+/* Pushes the event table of a decoded message; kidx: where convert_keys() put the
+ * keys table (the event path pushes it once per batch). */
+void convert_ev_k(lua_State *L, const struct ctev *ev, int kidx)
+{
+	/* Only LUA_MINSTACK slots are sure to be there; reserve what a full event
+	 * with its nested tables may use rather than count on slack. */
+	luaL_checkstack(L, 16, "event conversion");
+	lua_rawgeti(L, kidx, K_ACACHE);
+	struct acache *ac = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	if (ev->exp)
+		convert_exp(L, ev, kidx, ac);
+	else
+		convert_ct(L, ev, kidx, ac);
 }
 
 /* Pushes the event table of a decoded message. */
 void convert_ev(lua_State *L, const struct ctev *ev)
 {
-	/* Only LUA_MINSTACK slots are sure to be there; reserve what a full event
-	 * with its nested tables may use rather than count on slack. */
-	luaL_checkstack(L, 16, "event conversion");
-	int kidx = push_keys(L);
-	if (ev->exp)
-		convert_exp(L, ev, kidx);
-	else
-		convert_ct(L, ev, kidx);
+	int kidx = convert_keys(L);
+	convert_ev_k(L, ev, kidx);
 	lua_remove(L, kidx);
 }
 

@@ -129,6 +129,8 @@ struct nlmsghdr;
 struct ctev;
 void convert_init(void);
 void convert_ev(lua_State *L, const struct ctev *ev);
+int convert_keys(lua_State *L);
+void convert_ev_k(lua_State *L, const struct ctev *ev, int kidx);
 int convert_msg(lua_State *L, const struct nlmsghdr *nlh, int exp, enum ev_kind kind, double now,
 		const char *netns, uint32_t own_portid);
 void convert_free(void);

@@ -81,12 +81,13 @@ static size_t batch_len[EVENT_BATCH];
 static int batch_n, batch_i, batch_ns;
 static double batch_now;
 
-/* One event to the Lua handlers: its table, then hooks.dispatch(ev) (at index 1). */
+/* One event to the Lua handlers: its table, then hooks.dispatch(ev) (at index 1;
+ * the keys of convert.c at index 2). */
 static void deliver_lua(lua_State *L, const struct ctev *ev)
 {
 	lua_pushvalue(L, 1);
 	call_arm();                  /* each event gets the whole budget */
-	convert_ev(L, ev);
+	convert_ev_k(L, ev, 2);
 	if (!G.timing) {
 		lua_call(L, 1, 0);
 		return;
@@ -110,6 +111,7 @@ static uint32_t lua_kinds = ~0u;  /* kinds the Lua runtime wants (core.lua_kinds
 static int deliver_batch(lua_State *L)
 {
 	lua_rawgeti(L, LUA_REGISTRYINDEX, G.dispatch_ref);
+	convert_keys(L);
 	const char *netns = netns_mode ? netns_name(batch_ns) : NULL;
 	uint32_t own_portid = cmd_portid_ns(batch_ns);
 	struct evsock *es = &socks[batch_ns];

@@ -43,7 +43,9 @@ local function is_list(v)
   return type(v) == "table" and v[1] ~= nil
 end
 
--- One value or a list of values, each normalised by conv; returns a predicate.
+-- One value or a list of values, each normalised by conv; returns a predicate, and
+-- the value itself when it is a single plain one (callers then inline x == value:
+-- one Lua call less per event).
 local function any_of(v, conv, what)
   local vals = is_list(v) and v or { v }
   local set, preds = {}, {}
@@ -52,7 +54,8 @@ local function any_of(v, conv, what)
     if pred then preds[#preds + 1] = pred else set[x] = true end
   end
   if #preds == 0 then
-    return function(x) return x ~= nil and set[x] == true end
+    local only = #vals == 1 and next(set) or nil
+    return function(x) return x ~= nil and set[x] == true end, only
   end
   return function(x)
     if x == nil then return false end
@@ -165,8 +168,11 @@ local function tuple_checks(checks, tkey, spec, prefix)
   for k, v in pairs(spec) do
     local conv = TUPLE_CONV[k]
     if not conv then fail(4, "unknown filter field '%s.%s'", prefix, tostring(k)) end
-    local pred = any_of(v, conv, prefix .. "." .. k)
-    checks[#checks + 1] = function(ev)
+    local pred, only = any_of(v, conv, prefix .. "." .. k)
+    checks[#checks + 1] = only ~= nil and function(ev)
+      local t = ev[tkey]
+      return t ~= nil and t[k] == only
+    end or function(ev)
       local t = ev[tkey]
       return t ~= nil and pred(t[k])
     end
@@ -186,8 +192,9 @@ function M.compile(spec, class)
     elseif SPECIAL[k] and top[k] then
       checks[#checks + 1] = set_check(k, v)
     elseif top[k] and not NOT_FILTERABLE[k] and TOP_CONV[k] then
-      local pred = any_of(v, TOP_CONV[k], k)
-      checks[#checks + 1] = function(ev) return pred(ev[k]) end
+      local pred, only = any_of(v, TOP_CONV[k], k)
+      checks[#checks + 1] = only ~= nil and function(ev) return ev[k] == only end
+        or function(ev) return pred(ev[k]) end
     elseif TUPLE_CONV[k] then
       local tkey = DEFAULT_TUPLE[class]
       tuple_checks(checks, tkey, { [k] = v }, tkey)

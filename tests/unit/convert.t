@@ -22,4 +22,17 @@ n=$("$CTLUA" --netlink-file - -e 'local n = 0 ct.on("new", function() n = n + 1 
 is "$n" "$(grep -c '\[NEW\] [a-z]' "$TOP/tests/data/ipv4.conntrack")" "--netlink-file - reads stdin"
 head -c 100 "$TOP/tests/data/ipv4.nl" > "$T_TMP/cut.nl"
 "$CTLUA" --netlink-file "$T_TMP/cut.nl" -e 'ct.on("new", function() end)'; is $? 0 "a truncated message is skipped, not fatal"
+# Thousands of addresses (the converter caches address strings): every table's
+# addresses as the C formatter writes them from the raw bytes.
+lua5.4 "$TOP/tests/data/vary-addrs.lua" 20 "$TOP/tests/data/ipv4.nl" "$TOP/tests/data/ipv6.nl" > "$T_TMP/addrs.nl"
+"$CTLUA" --netlink-file "$T_TMP/addrs.nl" -e 'local f = assert(io.open(arg[1] .. ".lua", "w"))
+  local s = assert(ct.sink{to = "file", path = arg[1] .. ".c", format = "json"})
+  for _, k in ipairs{"new", "update", "destroy", "expect-new", "expect-destroy"} do
+    ct.on(k, s) ct.on(k, function(e) f:write(ct.json(e), "\n") end)
+  end
+  ct.on("stop", function() f:close() end)' -- "$T_TMP/addrs"
+is $? 0 "many addresses: exits 0"
+same_file "$T_TMP/addrs.lua" "$T_TMP/addrs.c" "many addresses: ct.json of each table equals the C formatter's line"
+n=$(grep -o '"src":"[^"]*"' "$T_TMP/addrs.lua" | sort -u | wc -l)
+ok "$([ "$n" -gt 1000 ] && grep -q '"src":"2001:db8::' "$T_TMP/addrs.lua"; echo $?)" "many addresses: $n distinct sources, IPv6 among them"
 done_testing
