@@ -25,6 +25,7 @@
 
 struct output {
 	int fd, own_fd, nonblock, closed, tty;
+	int oldfl;                    /* the fd's flags before O_NONBLOCK, restored at close */
 	struct obuf buf;              /* bytes not written yet */
 	size_t max_queue;
 	uv_poll_t poll;
@@ -297,7 +298,7 @@ static int route_output(lua_State *L)
 		/* Ours alone to wait on: a pipe's other end is someone else's. */
 		int fl = fcntl(fd, F_GETFL);
 		if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
-			o->nonblock = 1;
+			o->nonblock = 1, o->oldfl = fl;
 	}
 	luaL_setmetatable(L, OUTPUT_MT);
 	return 1;
@@ -353,6 +354,10 @@ static void output_free(struct output *o)
 			dirty[i--] = dirty[--ndirty];
 	flush_out(o);
 	o->closed = 1;
+	/* The flag is on the open file, shared with whoever else holds the pipe
+	 * (the shell's other commands): give it back as it was. */
+	if (o->nonblock)
+		fcntl(o->fd, F_SETFL, o->oldfl);
 	if (o->own_fd)
 		close(o->fd);
 	free(o->buf.b);

@@ -18,4 +18,10 @@ is "$(cat "$T_TMP/rc")" 0 "ctlua | head -1: ctlua ends, exit 0, when its reader 
 # Live, nothing ends by itself: a sink on stdout written by a timer.
 timeout 30 bash -c '"$0" -e '\''local s = assert(ct.sink{to = "stdout"}) ct.every(0.01, function() s:write("x") end)'\'' | head -1 > /dev/null; echo "${PIPESTATUS[0]}"' "$CTLUA" > "$T_TMP/rc"
 is "$(cat "$T_TMP/rc")" 0 "a live ctlua writing to stdout ends too (not 124: killed by timeout)"
+# O_NONBLOCK is on the open pipe, which the shell's next command shares: given back.
+out=$( { "$CTLUA" -e 'local s = assert(ct.sink{to = "stdout"}) s:write("x") ct.after(0.05, ct.stop)'
+	sed -n 's/^flags:[[:space:]]*//p' /proc/self/fdinfo/1; } | cat)
+is "$(printf '%s\n' "$out" | head -1)" "x" "the line went through the pipe"
+flags=$(printf '%s\n' "$out" | tail -1)
+is "$(( 0$flags & 04000 ))" 0 "the pipe is blocking again after ctlua exits (O_NONBLOCK restored; flags $flags)"
 done_testing
