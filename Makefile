@@ -9,31 +9,37 @@ UNITDIR   ?= $(PREFIX)/lib/systemd/system
 
 CC        ?= cc
 PKGS       = lua5.4 libmnl libnetfilter_conntrack libuv libcap-ng
-# Recursively expanded on purpose: pkg-config runs after `deps` has installed it.
+# pkg-config runs once, on first use, not at parse time: on a fresh machine `deps`
+# installs it first (the targets that install build in a sub-make).
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=gnu11 -Wall -Wextra $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+CFLAGS    += -std=gnu11 -Wall -Wextra $(PKG_CFLAGS) \
              -DCTLUA_LUADIR='"$(SHAREDIR)/lua"' -DCTLUA_SCRIPTDIR='"$(SHAREDIR)/scripts"'
-LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDLIBS    += $(PKG_LIBS) -lm
 
 SRCS       = $(wildcard src/*.c)
 OBJS       = $(SRCS:src/%.c=build/%.o)
-HDRS       = $(wildcard src/*.h)
+# Header dependencies come from the compiler: build/*.d, build-asan/*.d, build-fuzz/*.d.
+DEPFLAGS   = -MMD -MP
 
 # Debian 12 packages: build, run, test.
 DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev libuv1-dev libcap-ng-dev
 DEBS_RUN   = lua-cjson
 DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4 tmux mandoc groff man-db systemd \
-             prometheus curl jq socat nfdump valgrind
+             prometheus curl jq socat nfdump valgrind bc
 
 .PHONY: all deps run demo test test-unit bench fuzz soak docs install uninstall clean FORCE
 
-all: ctlua ctlua-asan tests/tgen tests/nlcapture
+# What a user runs; the tests' programs are built by `make test`.
+all: ctlua
+TEST_BINS  = ctlua ctlua-asan tests/tgen tests/nlcapture
 
 ctlua: $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-build/%.o: src/%.c $(HDRS) | build
-	$(CC) $(CFLAGS) -c -o $@ $<
+build/%.o: src/%.c | build
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # main.c has the install paths compiled in: rebuild it when PREFIX changes.
 build/main.o: build/prefix
@@ -46,8 +52,8 @@ build:
 # The same program built with AddressSanitizer and UBSan, for the unprivileged tests.
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 ASAN_OBJS  = $(SRCS:src/%.c=build-asan/%.o)
-build-asan/%.o: src/%.c $(HDRS) | build-asan
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+build-asan/%.o: src/%.c | build-asan
+	$(CC) $(CFLAGS) $(DEPFLAGS) $(ASAN_FLAGS) -c -o $@ $<
 build-asan/main.o: build/prefix
 build-asan:
 	mkdir -p build-asan
@@ -77,11 +83,11 @@ run:
 	./ctlua
 
 demo: deps
-	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory ctlua tests/tgen
 	sh tests/demo.sh
 
 test: deps
-	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory $(TEST_BINS)
 	prove -v -f tests/unit/*.t tests/priv/*.t
 	@echo "--- every test again, on the ASan+UBSan build ---"
 	CTLUA=$(CURDIR)/ctlua-asan ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -97,7 +103,7 @@ soak: deps
 	valgrind --error-exitcode=9 --leak-check=full --show-leak-kinds=definite,indirect \
 		--errors-for-leak-kinds=definite,indirect ./ctlua --netlink-file build/soak.nl tests/data/soak.lua
 
-test-unit: all
+test-unit: $(TEST_BINS)
 	prove -f tests/unit/*.t
 
 # Benchmark (never part of make test, about 10 minutes): ctlua against conntrack -E and
@@ -122,8 +128,8 @@ FUZZ_CC    = clang
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
 FUZZ_OBJS  = $(filter-out build-fuzz/main.o,$(SRCS:src/%.c=build-fuzz/%.o))
 DEBS_FUZZ  = clang libclang-rt-14-dev
-build-fuzz/%.o: src/%.c $(HDRS) | build-fuzz
-	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+build-fuzz/%.o: src/%.c | build-fuzz
+	$(FUZZ_CC) $(CFLAGS) $(DEPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 build-fuzz:
 	mkdir -p build-fuzz
 build-fuzz/fuzz-convert: fuzz/convert.c $(FUZZ_OBJS)
@@ -173,3 +179,5 @@ uninstall:
 
 clean:
 	rm -rf build build-asan build-fuzz ctlua ctlua-asan tests/tgen tests/nlcapture $(BENCH_BINS)
+
+-include $(wildcard build/*.d build-asan/*.d build-fuzz/*.d)
