@@ -36,7 +36,9 @@ PERL
 bg "$T_TMP/out" "$T_TMP/err" "$CTLUA" --metrics $PORT -e 'ct.on("new", function() end)'; P=$BG_PID
 wait_until 10 scrape $PORT > /dev/null; ok $? "/metrics answers"
 refused() { scrape $PORT | sed -n 's/^ctlua_metrics_refused_connections_total //p'; }
-established() { ss -tnH state established "sport = :$PORT" | wc -l; }
+# Connections ctlua holds: established sockets it owns. Those still in the listen
+# backlog (a flood that reconnects fills it) are established too, but nobody's yet.
+established() { ss -tnpH state established "sport = :$PORT" | grep -c "pid=$P,"; }
 
 # round NAME RECONNECT MIN: 200 idle clients, then 20 scrapes one after the other,
 # at least MIN of which must be answered. Held clients are evicted for good: all
