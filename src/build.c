@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include "ctlua.h"
 #include "build.h"
+#include "format.h"
 
 struct ctx { lua_State *L; int arg; const char *fn; };
 
@@ -77,12 +78,6 @@ static const char *opt_str(struct ctx *c, int t, const char *name, const char *p
 	return s;
 }
 
-static const struct { const char *name; int num; } protos[] = {
-	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "icmp", IPPROTO_ICMP },
-	{ "icmpv6", IPPROTO_ICMPV6 }, { "sctp", IPPROTO_SCTP }, { "dccp", IPPROTO_DCCP },
-	{ "gre", IPPROTO_GRE }, { "udplite", IPPROTO_UDPLITE },
-};
-
 /* proto = "tcp" | 6 | "6", or protonum; required. */
 static int get_proto(struct ctx *c, int t, const char *path, int required)
 {
@@ -91,9 +86,7 @@ static int get_proto(struct ctx *c, int t, const char *path, int required)
 	int p = -1;
 	if (ty == LUA_TSTRING) {
 		const char *s = lua_tostring(L, -1);
-		for (unsigned i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
-			if (strcasecmp(s, protos[i].name) == 0)
-				p = protos[i].num;
+		p = proto_number(s, 1);
 		if (p < 0) {
 			char *end;
 			long v = strtol(s, &end, 10);

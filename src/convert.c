@@ -772,7 +772,6 @@ static void read_tuple(lua_State *L, int ev, const char *k, struct cttuple *t)
 /* Reads the event table at idx into ev, as ct.format sees it. */
 static void ctev_from_table(lua_State *L, int idx, struct ctev *ev, struct ctev_names *names)
 {
-	static const char *const known[] = { "tcp", "udp", "udplite", "icmp", "icmpv6", "sctp", "dccp", "gre" };
 	memset(ev, 0, sizeof(*ev));
 	lua_Integer v;
 	double d;
@@ -815,10 +814,9 @@ static void ctev_from_table(lua_State *L, int idx, struct ctev *ev, struct ctev_
 	} else {
 		ev->protoname = "unknown";
 		if (lua_getfield(L, idx, "proto") == LUA_TSTRING) {
-			const char *p = lua_tostring(L, -1);
-			for (unsigned i = 0; i < NELEM(known); i++)
-				if (strcmp(p, known[i]) == 0)
-					ev->protoname = known[i];
+			int num = proto_number(lua_tostring(L, -1), 0);
+			if (num >= 0)
+				ev->protoname = proto_name((unsigned)num);
 		}
 		lua_pop(L, 1);
 		ev->statetext = get_text(L, idx, "state", &n);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -48,19 +49,27 @@ int json_rank(const char *s, size_t n)
 	return json_nkeys;
 }
 
+/* The protocols conntrack prints by name: the one list (formats, tables, filters). */
+static const struct { const char *name; unsigned num; } protos[] = {
+	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "icmp", IPPROTO_ICMP },
+	{ "icmpv6", IPPROTO_ICMPV6 }, { "sctp", IPPROTO_SCTP }, { "dccp", IPPROTO_DCCP },
+	{ "gre", IPPROTO_GRE }, { "udplite", IPPROTO_UDPLITE },
+};
+
 const char *proto_name(unsigned p)
 {
-	switch (p) {
-	case IPPROTO_TCP: return "tcp";
-	case IPPROTO_UDP: return "udp";
-	case IPPROTO_ICMP: return "icmp";
-	case IPPROTO_ICMPV6: return "icmpv6";
-	case IPPROTO_SCTP: return "sctp";
-	case IPPROTO_DCCP: return "dccp";
-	case IPPROTO_GRE: return "gre";
-	case IPPROTO_UDPLITE: return "udplite";
-	}
+	for (unsigned i = 0; i < NELEM(protos); i++)
+		if (protos[i].num == p)
+			return protos[i].name;
 	return NULL;
+}
+
+int proto_number(const char *name, int nocase)
+{
+	for (unsigned i = 0; i < NELEM(protos); i++)
+		if ((nocase ? strcasecmp : strcmp)(name, protos[i].name) == 0)
+			return (int)protos[i].num;
+	return -1;
 }
 
 static const char *const tcp_states[] = {

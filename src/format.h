@@ -37,6 +37,7 @@ size_t addr_text(int family, const uint8_t *a, char *out);
 
 /* Names, as libnetfilter_conntrack prints them. */
 const char *proto_name(unsigned p);               /* NULL when it has none */
+int proto_number(const char *name, int nocase);   /* -1 when it is none of them */
 const char *state_name(const struct ctev *ev);    /* NULL when no state was sent */
 #define STATUS_NAMES 16
 extern const char *const status_bits[STATUS_NAMES];
