@@ -266,11 +266,6 @@ static uint32_t get_bits(struct ctx *c, int t, const char *name, const char *con
 	return bits;
 }
 
-static const char *const tcp_states[] = {
-	"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
-	"LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
-};
-
 /* Fills ct from the table at idx. Tuple: t.orig or t itself ({proto, src, dst, sport,
  * dport} or ICMP {type, code, id}). BUILD_KEY: orig tuple, zone, id (get/delete/update).
  * BUILD_CREATE: also reply (inverted from orig when absent), timeout (required),
@@ -323,9 +318,9 @@ int build_ct(lua_State *L, int idx, struct nf_conntrack *ct, int what, int arg, 
 		unsigned i;
 		if (proto != IPPROTO_TCP)
 			bad(&c, "state", "only TCP states can be set, not '%s'", st);
-		for (i = 0; i < sizeof(tcp_states) / sizeof(tcp_states[0]) && strcasecmp(st, tcp_states[i]); i++)
+		for (i = 0; i < TCP_STATES && strcasecmp(st, tcp_states[i]); i++)
 			;
-		if (i == sizeof(tcp_states) / sizeof(tcp_states[0]))
+		if (i == TCP_STATES)
 			bad(&c, "state", "unknown TCP state '%s'", st);
 		nfct_set_attr_u8(ct, ATTR_TCP_STATE, (uint8_t)i);
 	}

@@ -62,8 +62,7 @@ static const char keys_key = 0;
 #define K_IPV6 (K_PROTO + 4)
 #define K_KINDS (K_PROTO + 5)           /* the event names, EV_KINDS of them */
 #define K_PROTONAMES (K_KINDS + EV_KINDS)   /* proto_name(p) for p in protos[] */
-static const unsigned protos[] = { 6, 17, 1, 58, 132, 33, 47, 136 };
-#define K_ACACHE (K_PROTONAMES + (int)NELEM(protos))   /* struct acache (userdata) */
+#define K_ACACHE (K_PROTONAMES + NPROTOS)   /* struct acache (userdata) */
 #define ACACHE_N 256
 #define K_ASTR (K_ACACHE + 1)           /* ACACHE_N address strings, slot order */
 #define K_LAST (K_ASTR + ACACHE_N - 1)
@@ -99,8 +98,8 @@ int convert_keys(lua_State *L)
 		static const char *const extra[] = { "proto", "protonum", "dir", "ipv4", "ipv6" };
 		add_keys(L, &n, extra, NELEM(extra), sizeof(extra[0]));
 		add_keys(L, &n, ev_kind_name, EV_KINDS, sizeof(ev_kind_name[0]));
-		for (unsigned i = 0; i < NELEM(protos); i++) {
-			lua_pushstring(L, proto_name(protos[i]));
+		for (unsigned i = 0; i < NPROTOS; i++) {
+			lua_pushstring(L, protos[i].name);
 			lua_rawseti(L, -2, ++n);
 		}
 		struct acache *c = lua_newuserdatauv(L, sizeof(*c), 0);
@@ -132,8 +131,8 @@ const char *label_name(unsigned bit)
 
 static void push_proto(lua_State *L, int kidx, unsigned p)
 {
-	for (unsigned i = 0; i < NELEM(protos); i++) {
-		if (protos[i] == p) {
+	for (unsigned i = 0; i < NPROTOS; i++) {
+		if (protos[i].num == p) {
 			lua_rawgeti(L, kidx, K_PROTONAMES + (int)i);
 			return;
 		}
@@ -645,10 +644,33 @@ static void push_list(lua_State *L, const char *key, const struct field *fs, uns
 	lua_setfield(L, -2, key);
 }
 
-/* core.fields() -> { conntrack = {names}, expect = {names}, tuple = {names} } */
+/* name -> number for n names (value = index, from 0) */
+static void push_index(lua_State *L, const char *key, const char *const *names, int n)
+{
+	lua_createtable(L, 0, n);
+	for (int i = 0; i < n; i++) {
+		lua_pushinteger(L, i);
+		lua_setfield(L, -2, names[i]);
+	}
+	lua_setfield(L, -2, key);
+}
+
+/* core.fields() -> { conntrack = {names}, expect = {names}, tuple = {names},
+ *   protocols = {tcp = 6, ...}, tcp_states = {NONE = 0, ...},
+ *   status_bits = {expected = 0, ...}, exp_flags = {permanent = 0, ...} }
+ * The names the C formatter prints, so Lua's filters and parsers copy none. */
 void convert_push_fields(lua_State *L)
 {
-	lua_createtable(L, 0, 3);
+	lua_createtable(L, 0, 7);
+	lua_createtable(L, 0, NPROTOS);
+	for (int i = 0; i < NPROTOS; i++) {
+		lua_pushinteger(L, protos[i].num);
+		lua_setfield(L, -2, protos[i].name);
+	}
+	lua_setfield(L, -2, "protocols");
+	push_index(L, "tcp_states", tcp_states, TCP_STATES);
+	push_index(L, "status_bits", status_bits, STATUS_NAMES);
+	push_index(L, "exp_flags", exp_flag_bits, EXPFLAG_NAMES);
 	push_list(L, "conntrack", ct_fields, NELEM(ct_fields));
 	push_list(L, "expect", exp_fields, NELEM(exp_fields));
 	lua_createtable(L, (int)NELEM(tuple_fields), 0);

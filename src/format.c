@@ -50,7 +50,7 @@ int json_rank(const char *s, size_t n)
 }
 
 /* The protocols conntrack prints by name: the one list (formats, tables, filters). */
-static const struct { const char *name; unsigned num; } protos[] = {
+const struct proto_name protos[NPROTOS] = {
 	{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP }, { "icmp", IPPROTO_ICMP },
 	{ "icmpv6", IPPROTO_ICMPV6 }, { "sctp", IPPROTO_SCTP }, { "dccp", IPPROTO_DCCP },
 	{ "gre", IPPROTO_GRE }, { "udplite", IPPROTO_UDPLITE },
@@ -58,7 +58,7 @@ static const struct { const char *name; unsigned num; } protos[] = {
 
 const char *proto_name(unsigned p)
 {
-	for (unsigned i = 0; i < NELEM(protos); i++)
+	for (unsigned i = 0; i < NPROTOS; i++)
 		if (protos[i].num == p)
 			return protos[i].name;
 	return NULL;
@@ -66,13 +66,13 @@ const char *proto_name(unsigned p)
 
 int proto_number(const char *name, int nocase)
 {
-	for (unsigned i = 0; i < NELEM(protos); i++)
+	for (unsigned i = 0; i < NPROTOS; i++)
 		if ((nocase ? strcasecmp : strcmp)(name, protos[i].name) == 0)
 			return (int)protos[i].num;
 	return -1;
 }
 
-static const char *const tcp_states[] = {
+const char *const tcp_states[TCP_STATES] = {
 	"NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT",
 	"LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
 };

@@ -39,6 +39,11 @@ size_t addr_text(int family, const uint8_t *a, char *out);
 const char *proto_name(unsigned p);               /* NULL when it has none */
 int proto_number(const char *name, int nocase);   /* -1 when it is none of them */
 const char *state_name(const struct ctev *ev);    /* NULL when no state was sent */
+/* The tables behind them, for core.fields(): Lua copies none of them. */
+#define NPROTOS 8
+extern const struct proto_name { const char *name; unsigned num; } protos[NPROTOS];
+#define TCP_STATES 10
+extern const char *const tcp_states[TCP_STATES];
 #define STATUS_NAMES 16
 extern const char *const status_bits[STATUS_NAMES];
 #define EXPFLAG_NAMES 3
