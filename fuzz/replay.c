@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <lauxlib.h>
 #include <lualib.h>
-#include "../src/ctlua.h"
+#include "../src/convert.h"
+#include "../src/format.h"
 #include "fuzz.h"
 
 static lua_State *L;
@@ -40,7 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (luaL_loadstring(L, harness) != LUA_OK)
 		abort();
 	lua_pushcfunction(L, finding);
-	convert_init();
+	names_init();
 	lua_newtable(L);
 	convert_register(L);
 	lua_getfield(L, -1, "format");

@@ -48,6 +48,8 @@ extern const char *const tcp_states[TCP_STATES];
 extern const char *const status_bits[STATUS_NAMES];
 #define EXPFLAG_NAMES 3
 extern const char *const exp_flag_bits[EXPFLAG_NAMES];
+/* names.c: connlabel.conf (read once by names_init) and /proc. */
+void names_init(void);
 const char *label_name(unsigned bit);             /* from connlabel.conf, or NULL */
 const char *progname_of(uint32_t portid);         /* the process owning a netlink port, or NULL */
 /* The one order of keys in JSON objects, for every table (see json_rank). */

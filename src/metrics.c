@@ -91,7 +91,7 @@ static void respond(struct client *c, const char *status, const char *type, cons
 /* The body of GET /metrics from hooks.metrics(); a failing hook is a 500. */
 static void serve_metrics(struct client *c)
 {
-	lua_State *L = G.L;
+	lua_State *L = rt.ls->L;
 	int st = call_hook("metrics", 0, 1);
 	if (st != LUA_OK || !lua_isstring(L, -1)) {
 		if (st != LUA_OK)
@@ -125,7 +125,7 @@ static void received(struct client *c, size_t n)
 {
 	/* The first bytes: the rest of the request gets the whole time budget. */
 	if (c->len == 0 && n > 0) {
-		uint64_t spent = uv_now(G.loop) - c->since;
+		uint64_t spent = uv_now(rt.loop) - c->since;
 		uv_timer_start(&c->timer, on_timeout, spent < METRICS_TIMEOUT_MS ? METRICS_TIMEOUT_MS - spent : 0, 0);
 	}
 	c->len += n;
@@ -194,10 +194,10 @@ static void on_connection(uv_stream_t *srv, int status)
 	if (!c)
 		return;
 	c->handles = 2;
-	uv_tcp_init(G.loop, &c->tcp);
-	uv_timer_init(G.loop, &c->timer);
+	uv_tcp_init(rt.loop, &c->tcp);
+	uv_timer_init(rt.loop, &c->timer);
 	c->tcp.data = c->timer.data = c;
-	c->since = uv_now(G.loop);
+	c->since = uv_now(rt.loop);
 	/* linked in first, so that client_close can take it out again */
 	c->prev = newest;
 	*(newest ? &newest->next : &oldest) = c;
@@ -209,7 +209,7 @@ static void on_connection(uv_stream_t *srv, int status)
 	}
 	/* Full: an evicted idle client or this one is refused; both are counted. */
 	if (open_clients > METRICS_CLIENTS) {
-		G.stats.metrics_refused++;
+		stats.metrics_refused++;
 		if (evict_idle() < 0) {
 			client_close(c);
 			return;
@@ -226,7 +226,7 @@ int metrics_listen(const char *spec)
 	struct sockaddr_storage sa;
 	if (hostport_parse(spec, "127.0.0.1", &sa) < 0)
 		return -EINVAL;
-	uv_tcp_init(G.loop, &server);
+	uv_tcp_init(rt.loop, &server);
 	int rc = uv_tcp_bind(&server, (struct sockaddr *)&sa, 0);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&server, 64, on_connection);

@@ -31,6 +31,8 @@
 #include <lauxlib.h>
 #include "ctlua.h"
 
+static void (*closed_hook)(const struct sink *s);   /* sink_on_close */
+
 #define SINK_MT "ctlua.sink"
 #define RETRY_MIN_MS 200
 #define RETRY_MAX_MS 5000
@@ -306,12 +308,12 @@ static void flush(struct sink *s)
  * ahead of the lines queued meanwhile. Not counted as a line. */
 static void take_preamble(struct sink *s)
 {
-	if (s->on_connect == LUA_NOREF || s->L != G.L)
+	if (s->on_connect == LUA_NOREF || s->L != rt.ls->L)
 		return;
 	lua_State *L = s->L;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->on_connect);
 	if (call_protected(L, 0, 1) != LUA_OK) {
-		G.stats.timer_errors++;
+		stats.timer_errors++;
 		call_report(L, "sink on_connect error");
 		return;
 	}
@@ -383,7 +385,7 @@ static void start_connect(struct sink *s)
 		return;
 	}
 	int rc = connect(fd, (struct sockaddr *)&s->sa, salen);
-	if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(G.loop, &s->poll, fd) < 0) {
+	if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(rt.loop, &s->poll, fd) < 0) {
 		close(fd);
 		retry_later(s);
 		return;
@@ -427,10 +429,10 @@ static int sink_open(lua_State *L)
 	if (!s)
 		return luaL_error(L, "out of memory");
 	s->kind = kind, s->fd = -1, s->retry_ms = RETRY_MIN_MS;
-	s->live = route_live();
+	s->live = rt.live;
 	s->max_queue = s->live ? (size_t)maxq : SIZE_MAX;   /* recorded input waits, never drops */
 	s->poll.data = s;
-	s->L = G.L, s->on_connect = LUA_NOREF;
+	s->L = rt.ls->L, s->on_connect = LUA_NOREF;
 	if (kind == S_TCP || kind == S_UDP) {
 		int rc = hostport_parse(addr, NULL, &s->sa);
 		if (rc < 0) {
@@ -456,10 +458,10 @@ static int sink_open(lua_State *L)
 			if (s->fd >= 0)
 				close(s->fd);
 			free(s);
-			return push_fail(L, e);
+			return err_push(L, e);
 		}
 	} else {
-		uv_timer_init(G.loop, &s->retry);
+		uv_timer_init(rt.loop, &s->retry);
 		s->retry.data = s;
 		s->handles = 1;
 		uv_unref((uv_handle_t *)&s->retry);
@@ -631,7 +633,8 @@ static int sink_close(lua_State *L)
 	if (!s)
 		return 0;
 	*p = NULL;
-	route_forget(s);
+	if (closed_hook)
+		closed_hook(s);
 	s->closed = 1;
 	luaL_unref(L, LUA_REGISTRYINDEX, s->on_connect);
 	s->on_connect = LUA_NOREF;
@@ -665,8 +668,14 @@ static const luaL_Reg sink_funcs[] = {
 	{ NULL, NULL },
 };
 
+/* Who is told when a sink closes (route.c, above: it drops its routes to it). */
+void sink_on_close(void (*fn)(const struct sink *s))
+{
+	closed_hook = fn;
+}
+
 void sink_register(lua_State *L)
 {
-	core_class(L, SINK_MT, sink_meta, sink_methods);
+	rt_class(L, SINK_MT, sink_meta, sink_methods);
 	luaL_setfuncs(L, sink_funcs, 0);
 }

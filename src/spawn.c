@@ -74,7 +74,7 @@ static void release(struct proc *pr)
 static void finish(struct proc *pr)
 {
 	lua_State *L = pr->L;
-	if (L && pr->cb != LUA_NOREF && !G.stopping) {
+	if (L && pr->cb != LUA_NOREF && !rt.stopping) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, pr->cb);
 		lua_pushinteger(L, pr->status);
 		lua_pushlstring(L, pr->o.buf ? pr->o.buf : "", pr->o.len);
@@ -88,7 +88,7 @@ static void finish(struct proc *pr)
 		else
 			lua_pushnil(L);
 		if (call_protected(L, 5, 0) != LUA_OK) {
-			G.stats.timer_errors++;
+			stats.timer_errors++;
 			call_report(L, "spawn callback error");
 		}
 	}
@@ -224,9 +224,9 @@ static int spawn_spawn(lua_State *L)
 	if (!pr)
 		return luaL_error(L, "out of memory");
 	pr->cb = LUA_NOREF, pr->self = LUA_NOREF;
-	uv_pipe_init(G.loop, &pr->out, 0);
-	uv_pipe_init(G.loop, &pr->err, 0);
-	uv_pipe_init(G.loop, &pr->in, 0);
+	uv_pipe_init(rt.loop, &pr->out, 0);
+	uv_pipe_init(rt.loop, &pr->err, 0);
+	uv_pipe_init(rt.loop, &pr->in, 0);
 	pr->p.data = pr->out.data = pr->err.data = pr->in.data = pr;
 	uv_stdio_container_t stdio[3] = {
 		{ .flags = stdin_text ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE,
@@ -238,7 +238,7 @@ static int spawn_spawn(lua_State *L)
 		.exit_cb = on_exit_cb, .file = args[0], .args = (char **)args,
 		.stdio_count = 3, .stdio = stdio,
 	};
-	int rc = uv_spawn(G.loop, &pr->p, &o);
+	int rc = uv_spawn(rt.loop, &pr->p, &o);
 	pr->open = 4;
 	if (rc < 0) {
 		/* the pipes (and the process handle) still need closing */
@@ -248,7 +248,7 @@ static int spawn_spawn(lua_State *L)
 		close_once((uv_handle_t *)&pr->err);
 		lua_pushnil(L);
 		lua_pushstring(L, uv_strerror(rc));
-		lua_pushstring(L, errno_name(-rc));
+		lua_pushstring(L, err_name(-rc));
 		return 3;
 	}
 	pr->next = running;
@@ -277,7 +277,7 @@ static int spawn_spawn(lua_State *L)
 	struct proc **ud = lua_newuserdatauv(L, sizeof(*ud), 0);
 	*ud = pr;
 	pr->ud = ud;
-	pr->L = G.L;         /* the main thread, not a coroutine that may be gone */
+	pr->L = rt.ls->L;         /* the main thread, not a coroutine that may be gone */
 	luaL_setmetatable(L, SPAWN_MT);
 	if (cbi) {
 		lua_pushvalue(L, cbi);
@@ -294,10 +294,10 @@ static int spawn_kill(lua_State *L)
 	struct proc **ud = luaL_checkudata(L, 1, SPAWN_MT);
 	int sig = (int)luaL_optinteger(L, 2, 15);
 	if (!*ud || (*ud)->exited)
-		return push_fail(L, ESRCH);
+		return err_push(L, ESRCH);
 	int rc = uv_process_kill(&(*ud)->p, sig);
 	if (rc < 0)
-		return push_fail(L, -rc);
+		return err_push(L, -rc);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -323,7 +323,7 @@ void spawn_detach(lua_State *L)
 
 /* At shutdown, before the Lua state goes: close what is still open of every
  * running command (the commands themselves go on); the close callbacks then free
- * them on the next loop turn, without calling into Lua (G.stopping). */
+ * them on the next loop turn, without calling into Lua (rt.stopping). */
 void spawn_close_all(void)
 {
 	for (struct proc *pr = running; pr; pr = pr->next) {
@@ -351,6 +351,6 @@ static const luaL_Reg spawn_funcs[] = {
 
 void spawn_register(lua_State *L)
 {
-	core_class(L, SPAWN_MT, spawn_meta, spawn_methods);
+	rt_class(L, SPAWN_MT, spawn_meta, spawn_methods);
 	luaL_setfuncs(L, spawn_funcs, 0);
 }
