@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
-#include "format.h"
+#include "names.h"
 
 static struct nfct_labelmap *labelmap;
 

@@ -396,7 +396,7 @@ static int route_add(lua_State *L)
 	}
 	struct route *r = &routes[slot];
 	r->out = out, r->sink = sink;
-	r->L = rt.ls->L;
+	r->L = lstate_of(L)->L;
 	lua_pushvalue(L, 2);
 	r->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	r->kinds = (uint32_t)kinds, r->json = lua_toboolean(L, 3);

@@ -15,6 +15,7 @@ struct timer {
 	uv_timer_t h;
 	int fn;      /* registry ref of the callback */
 	int self;    /* registry ref anchoring the userdata while armed, or LUA_NOREF */
+	struct lstate *ls;   /* the state it belongs to (its refs are there) */
 };
 
 static struct timer *check_timer(lua_State *L, int idx)
@@ -35,7 +36,7 @@ static void disarm(lua_State *L, struct timer *t)
 static void on_timer(uv_timer_t *h)
 {
 	struct timer *t = h->data;
-	lua_State *L = rt.ls->L;
+	lua_State *L = t->ls->L;
 	if (rt.stopping)
 		return;
 	int repeating = uv_timer_get_repeat(h) > 0;
@@ -67,6 +68,7 @@ static int start_timer(lua_State *L, int repeat)
 		return luaL_error(L, "out of memory");
 	uv_timer_init(rt.loop, &t->h);
 	t->h.data = t;
+	t->ls = lstate_of(L);    /* its main thread, not a coroutine that may be gone */
 	*p = t;
 	lua_pushvalue(L, 2);
 	t->fn = luaL_ref(L, LUA_REGISTRYINDEX);
