@@ -12,8 +12,8 @@
  * 0.2 s doubling to 5 s. The socket is ours (non-blocking, MSG_NOSIGNAL) on a
  * uv_poll_t. Datagram sinks (a unix socket path, or UDP to HOST:PORT) send each
  * record at once or drop it (EAGAIN, nobody listening), never wait. The uv
- * handles live in malloc'd memory (closing is asynchronous), the userdata points
- * to it, __gc closes it. A record is framed here (sink:frame: newline, syslog's
+ * handles are one group (handle.h), freed when the last is closed; the userdata
+ * points to it, __gc closes it. A record is framed here (sink:frame: newline, syslog's
  * prefix), so that route.c can write events from C (sink_put, then sink_flush
  * once per batch). With recorded input the queue is unbounded and the sink keeps
  * the loop running until its peer has every line, as a file would be written. */
@@ -30,6 +30,7 @@
 #include <linux/sockios.h>
 #include <lauxlib.h>
 #include "ctlua.h"
+#include "handle.h"
 
 static void (*closed_hook)(const struct sink *s);   /* sink_on_close */
 
@@ -46,6 +47,7 @@ enum { S_TCP, S_UNIX, S_DGRAM, S_UDP };
 struct buf { char *p; size_t off, len, cap; };
 
 struct sink {
+	struct hgroup g;              /* first: the handles' data */
 	int kind;
 	struct sockaddr_storage sa;
 	char path[108];
@@ -53,7 +55,7 @@ struct sink {
 	uv_timer_t retry;
 	int fd;                       /* the socket (-1: none) */
 	int connecting, connected, blocked;   /* blocked: waiting until writable */
-	int closed, handles;
+	int closed;
 	uint64_t retry_ms;
 	struct buf data, lens;        /* queued line bytes; their lengths (uint32_t) */
 	size_t wsent;                 /* bytes of the queue's front written on this connection */
@@ -74,6 +76,8 @@ struct sink {
 	time_t prefix_at;
 	int live;                     /* live events: bounded queue; recorded ones wait */
 };
+
+_Static_assert(offsetof(struct sink, g) == 0, "a handle's data is its group and its sink");
 
 /* Room for n more bytes at the end of b. Sliding the live part to the front only
  * when that moves no more than it frees, else reallocating to twice what is
@@ -168,24 +172,22 @@ static void free_frame(struct sink *s)
 	free(s->head), free(s->clock), free(s->tail);
 }
 
-static void free_if_done(struct sink *s)
+/* The retry timer closes only in sink_close, so the last handle closed means
+ * the sink is closed. */
+static void sink_freed(struct hgroup *g)
 {
-	if (s->closed && s->handles == 0) {
-		free(s->data.p);
-		free(s->lens.p);
-		free(s->pre);
-		free_frame(s);
-		free(s);
-	}
+	struct sink *s = (struct sink *)g;
+	free(s->data.p);
+	free(s->lens.p);
+	free(s->pre);
+	free_frame(s);
+	free(s);
 }
 
-static void handle_closed(uv_handle_t *h)
+static void poll_closed(uv_handle_t *h)
 {
-	struct sink *s = h->data;
-	s->handles--;
-	if (h == (uv_handle_t *)&s->poll)
-		retry_later(s);
-	free_if_done(s);
+	retry_later(h->data);
+	hgroup_closed(h);
 }
 
 /* Counts as sent the lines the kernel says the peer has: for TCP the bytes
@@ -241,7 +243,7 @@ static void settle(struct sink *s)
 }
 
 /* The connection broke or never came: what it had not confirmed is dropped,
- * lines never written stay queued; handle_closed retries. */
+ * lines never written stay queued; poll_closed retries. */
 static void disconnect(struct sink *s)
 {
 	if (s->fd < 0)
@@ -257,7 +259,7 @@ static void disconnect(struct sink *s)
 	free(s->pre);
 	s->pre = NULL, s->pre_len = s->pre_w = 0;
 	s->connecting = s->connected = s->blocked = 0;
-	uv_close((uv_handle_t *)&s->poll, handle_closed);   /* stops polling at once */
+	uv_close((uv_handle_t *)&s->poll, poll_closed);   /* stops polling at once */
 	close(s->fd);
 	s->fd = -1;
 }
@@ -391,8 +393,7 @@ static void start_connect(struct sink *s)
 		return;
 	}
 	uv_unref((uv_handle_t *)&s->poll);   /* a sink alone keeps nothing running */
-	s->poll.data = s;
-	s->handles++;
+	hgroup_add(&s->g, (uv_handle_t *)&s->poll);
 	s->fd = fd;
 	if (rc == 0) {
 		on_connected(s);
@@ -431,8 +432,8 @@ static int sink_open(lua_State *L)
 	s->kind = kind, s->fd = -1, s->retry_ms = RETRY_MIN_MS;
 	s->live = rt.live;
 	s->max_queue = s->live ? (size_t)maxq : SIZE_MAX;   /* recorded input waits, never drops */
-	s->poll.data = s;
-	s->L = rt.ls->L, s->on_connect = LUA_NOREF;
+	s->g.freed = sink_freed;
+	s->L = lstate_of(L)->L, s->on_connect = LUA_NOREF;
 	if (kind == S_TCP || kind == S_UDP) {
 		int rc = hostport_parse(addr, NULL, &s->sa);
 		if (rc < 0) {
@@ -462,8 +463,7 @@ static int sink_open(lua_State *L)
 		}
 	} else {
 		uv_timer_init(rt.loop, &s->retry);
-		s->retry.data = s;
-		s->handles = 1;
+		hgroup_add(&s->g, (uv_handle_t *)&s->retry);
 		uv_unref((uv_handle_t *)&s->retry);
 	}
 	struct sink **p = lua_newuserdatauv(L, sizeof(*p), 0);
@@ -644,8 +644,8 @@ static int sink_close(lua_State *L)
 		free(s);
 		return 0;
 	}
-	disconnect(s);                    /* closed: handle_closed will not retry */
-	uv_close((uv_handle_t *)&s->retry, handle_closed);
+	disconnect(s);                    /* closed: poll_closed will not retry */
+	hgroup_close((uv_handle_t *)&s->retry);
 	return 0;
 }
 
