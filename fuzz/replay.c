@@ -17,7 +17,8 @@ static int fn;
 
 static const char *harness =
 	"local parse = require 'ctlua.parse'\n"
-	"local finding, format = ...\n"
+	"local finding, format, fields = ...\n"
+	"parse.init { fields = fields }\n"
 	"return function(data)\n"
 	"  for line in data:gmatch('[^\\n]*') do\n"
 	"    local ok, ev = xpcall(parse.parse, debug.traceback, line)\n"
@@ -46,7 +47,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	convert_register(L);
 	lua_getfield(L, -1, "format");
 	lua_remove(L, -2);
-	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+	convert_push_fields(L);
+	if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
 		fprintf(stderr, "fuzz: %s\n", lua_tostring(L, -1));
 		abort();
 	}

@@ -130,7 +130,7 @@ end
 local hooks = {
   -- dispatch(ev): every event from the kernel (hot path; read once by the core)
   dispatch = handlers.dispatch_live,
-  -- start(offline, reloading) -> true | nil, message, errno: subscribe to what
+  -- start(offline, reloading) -> true | nil, message, code: subscribe to what
   -- handlers need
   start = handlers.start,
   -- reload() -> the handover table: SIGHUP, before the new state loads
