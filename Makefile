@@ -126,7 +126,9 @@ FUZZ_TARGETS ?= convert replay
 FUZZ_TIME ?= 3600
 FUZZ_CC    = clang
 FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
-FUZZ_OBJS  = $(filter-out build-fuzz/main.o,$(SRCS:src/%.c=build-fuzz/%.o))
+# The base and the event path: the fuzz targets link nothing else (no socket, no loop).
+FUZZ_SRCS  = runtime decode names format convert
+FUZZ_OBJS  = $(FUZZ_SRCS:%=build-fuzz/%.o)
 DEBS_FUZZ  = clang libclang-rt-14-dev
 build-fuzz/%.o: src/%.c | build-fuzz
 	$(FUZZ_CC) $(CFLAGS) $(DEPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<

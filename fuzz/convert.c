@@ -1,55 +1,60 @@
-/* fuzz/convert.c — libFuzzer target: netlink messages -> event tables -> handlers.
+/* fuzz/convert.c — libFuzzer target: netlink messages -> events -> text, JSON and
+ * tables, through the event path alone (decode.c, format.c, convert.c, names.c
+ * and the base: no socket, no loop, no runtime).
  *
  * The input is one datagram as the event socket would receive it: any number of
- * netlink messages. It goes through the same path as live events (event_feed:
- * classify, convert with the field list, one protected dispatch), into a handler
- * for every event kind that reads every field, formats the event the way
- * conntrack -E does and encodes it as JSON. A crash, a sanitizer report or a
- * handler error (a table the formatter cannot take) is a finding. */
+ * netlink messages. Each is classified and decoded once, formatted the way the
+ * sinks write it (conntrack -E text, with and without the timestamp, and JSON),
+ * and turned into the event table handlers get; a walker reads every field of
+ * the table, then formats it and encodes it as JSON from the table (ct.format,
+ * ct.json). A crash, a sanitizer report or a walker error (a table the formatter
+ * cannot take) is a finding. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <libmnl/libmnl.h>
 #include <lauxlib.h>
-#include "../src/ctlua.h"
+#include <lualib.h>
+#include "../src/convert.h"
+#include "../src/decode.h"
+#include "../src/format.h"
 #include "fuzz.h"
 
-static const char *script =
-	"local finding = finding\n"
+static const char *walker =
+	"local core = ...\n"
 	"local function walk(v) if type(v) == 'table' then for k, x in pairs(v) do walk(x) end end end\n"
-	"local function work(ev) walk(ev) ct.format(ev) ct.format(ev, { timestamp = true }) ct.json(ev) end\n"
-	"for _, name in ipairs { 'new', 'update', 'destroy', 'expect-new', 'expect-destroy' } do\n"
-	"  ct.on(name, function(ev) local ok, err = xpcall(work, debug.traceback, ev) if not ok then finding('a handler failed on this input: ' .. err) end end)\n"
-	"end\n";
+	"return function(ev) walk(ev) core.format(ev) core.format(ev, { timestamp = true }) core.json(ev) end\n";
 
-/* Runs in the new state before the runtime: `finding` for the script; no handover. */
-static int setup(lua_State *L)
-{
-	lua_register(L, "finding", finding);
-	lua_pushnil(L);
-	return 1;
-}
+static lua_State *L;
+static int work;                 /* registry ref of the walker */
+static struct obuf out;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
-	G.loop = uv_default_loop();
-	G.budget_ms = 10000;
-	convert_init();
-	const char *chunks[] = { script };
-	static struct config cfg;
-	cfg = (struct config){ .mode = "netlink-file", .luadir = FUZZ_LUADIR, .insecure = 1,
-			       .chunks = chunks, .nchunks = 1 };
-	if (!state_open(&cfg, setup, NULL)) {
-		fprintf(stderr, "fuzz: %s\n", state_error(NULL));
-		exit(1);
+	names_init();
+	L = luaL_newstate();
+	luaL_openlibs(L);
+	if (luaL_loadstring(L, walker) != LUA_OK)
+		abort();
+	lua_newtable(L);
+	convert_register(L);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		fprintf(stderr, "fuzz: %s\n", lua_tostring(L, -1));
+		abort();
 	}
-	lua_pushboolean(G.L, 1);
-	lua_pushboolean(G.L, 0);
-	if (call_hook("start", 2, 3) != LUA_OK)
-		exit(1);
-	lua_settop(G.L, 0);
-	luacov_start(G.L);    /* replaces the time budget hook: no budget while fuzzing */
+	work = luaL_ref(L, LUA_REGISTRYINDEX);
+	luacov_start(L);
+	return 0;
+}
+
+/* Protected: the event's table, then the walker on it. */
+static int to_table(lua_State *L)
+{
+	const struct ctev *ev = lua_touserdata(L, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, work);
+	convert_ev(L, ev);
+	lua_call(L, 1, 0);
 	return 0;
 }
 
@@ -65,10 +70,27 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	int left = (int)size;
 	for (struct nlmsghdr *nlh = (void *)buf; nl_msg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
 		nlh->nlmsg_pid = 0;
-	event_feed(buf, size);
-	lua_settop(G.L, 0);
+	left = (int)size;
+	for (struct nlmsghdr *nlh = (void *)buf; nl_msg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+		int kind = decode_kind(nlh);
+		struct ctev ev;
+		if (kind < 0 || decode_msg(nlh, kind >= EV_EXP_NEW, &ev) < 0)
+			continue;
+		ctev_finish(&ev, kind, 1e9, 0, NULL);
+		out.n = 0;
+		format_text(&out, &ev, 0);
+		format_text(&out, &ev, FMT_TIMESTAMP);
+		format_json(&out, &ev);
+		lua_pushcfunction(L, to_table);
+		lua_pushlightuserdata(L, &ev);
+		if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+			lua_pushcfunction(L, finding);
+			lua_pushfstring(L, "a handler failed on this input: %s", lua_tostring(L, -2));
+			lua_call(L, 1, 0);
+		}
+	}
 	static unsigned runs;
 	if (++runs % 4096 == 0)     /* keep the RSS flat over millions of runs */
-		lua_gc(G.L, LUA_GCCOLLECT);
+		lua_gc(L, LUA_GCCOLLECT);
 	return 0;
 }

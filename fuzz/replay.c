@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <lauxlib.h>
 #include <lualib.h>
-#include "../src/ctlua.h"
+#include "../src/convert.h"
+#include "../src/format.h"
 #include "fuzz.h"
 
 static lua_State *L;
@@ -16,7 +17,8 @@ static int fn;
 
 static const char *harness =
 	"local parse = require 'ctlua.parse'\n"
-	"local finding, format = ...\n"
+	"local finding, format, fields = ...\n"
+	"parse.init { fields = fields }\n"
 	"return function(data)\n"
 	"  for line in data:gmatch('[^\\n]*') do\n"
 	"    local ok, ev = xpcall(parse.parse, debug.traceback, line)\n"
@@ -40,12 +42,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (luaL_loadstring(L, harness) != LUA_OK)
 		abort();
 	lua_pushcfunction(L, finding);
-	convert_init();
+	names_init();
 	lua_newtable(L);
 	convert_register(L);
 	lua_getfield(L, -1, "format");
 	lua_remove(L, -2);
-	if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+	convert_push_fields(L);
+	if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
 		fprintf(stderr, "fuzz: %s\n", lua_tostring(L, -1));
 		abort();
 	}

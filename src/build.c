@@ -12,7 +12,7 @@
 #include <netinet/in.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <lauxlib.h>
-#include "ctlua.h"
+#include "base.h"
 #include "build.h"
 #include "format.h"
 
@@ -118,13 +118,8 @@ static int get_proto(struct ctx *c, int t, const char *path, int required)
 static int get_family(struct ctx *c, int t)
 {
 	const char *s = opt_str(c, t, "family", "family");
-	if (!s)
-		return 0;
-	if (strcmp(s, "ipv4") == 0)
-		return AF_INET;
-	if (strcmp(s, "ipv6") == 0)
-		return AF_INET6;
-	return bad(c, "family", "\"ipv4\" or \"ipv6\" expected, got '%s'", s);
+	int f = family_parse(s);
+	return f >= 0 ? f : bad(c, "family", "\"ipv4\" or \"ipv6\" expected, got '%s'", s);
 }
 
 /* Reads an address field; sets *family when it was 0; raises on mismatch. */

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <lauxlib.h>
-#include "ctlua.h"
+#include "base.h"
 
 static uint64_t now_ms(void)
 {
@@ -25,18 +25,18 @@ static uint64_t now_ms(void)
  * collection and a retry), so a runaway script fails, not ctlua. */
 void *call_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-	size_t *used = ud;         /* each state counts its own (two live during a reload) */
+	struct lstate *ls = ud;    /* each state counts its own (two live during a reload) */
 	size_t old = ptr ? osize : 0;
 	if (nsize == 0) {
 		free(ptr);
-		*used -= old;
+		ls->mem -= old;
 		return NULL;
 	}
-	if (G.mem_limit && nsize > old && *used + (nsize - old) > G.mem_limit)
+	if (ls->mem_limit && nsize > old && ls->mem + (nsize - old) > ls->mem_limit)
 		return NULL;
 	void *p = realloc(ptr, nsize);
 	if (p)
-		*used = *used - old + nsize;
+		ls->mem = ls->mem - old + nsize;
 	return p;
 }
 
@@ -89,7 +89,7 @@ static int in_runtime(lua_State *L, lua_Debug *ar)
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
 	int sig = interrupting ? stop_signal : 0;
-	int late = G.deadline_ms && now_ms() > G.deadline_ms;
+	int late = rt.deadline_ms && now_ms() > rt.deadline_ms;
 	if (!sig && !late) {
 		lua_Debug deep;
 		if (lua_getstack(L, CALL_MAXDEPTH, &deep))
@@ -106,18 +106,18 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 		return;
 	luaL_where(L, 0);                /* the function that was running: the runaway one */
 	if (sig) {
-		core_stop();
+		rt_stop();
 		lua_pushfstring(L, "interrupted by signal %d (stopping)", (int)sig);
 	} else {
 		if (budget_stage == BUDGET_FRESH) {
 			budget_stage = BUDGET_RENEWED;
-			G.deadline_ms = now_ms() + G.budget_ms;
-			G.stats.timeouts++;
+			rt.deadline_ms = now_ms() + conf.budget_ms;
+			stats.timeouts++;
 		} else if (budget_stage == BUDGET_RENEWED) {
 			budget_stage = BUDGET_SPENT;   /* the deadline stays past */
-			G.stats.timeouts++;
+			stats.timeouts++;
 		}
-		lua_pushfstring(L, "handler exceeded %d ms", (int)G.budget_ms);
+		lua_pushfstring(L, "handler exceeded %d ms", (int)conf.budget_ms);
 	}
 	lua_concat(L, 2);
 	lua_error(L);
@@ -132,17 +132,17 @@ void call_limits(lua_State *L)
 /* Starts the budget of one call into Lua (none while a state is being built). */
 void call_arm(void)
 {
-	if (!G.budget_ms || loading)
+	if (!conf.budget_ms || loading)
 		return;
 	uint64_t now = now_ms();
-	G.deadline_ms = now + G.budget_ms;
+	rt.deadline_ms = now + conf.budget_ms;
 	budget_stage = BUDGET_FRESH;
-	atomic_store(&hard_ms, now + 2 * G.budget_ms + CALL_GRACE_MS);
+	atomic_store(&hard_ms, now + 2 * conf.budget_ms + CALL_GRACE_MS);
 }
 
 void call_disarm(void)
 {
-	G.deadline_ms = 0;
+	rt.deadline_ms = 0;
 	atomic_store(&hard_ms, 0);
 }
 
@@ -199,8 +199,8 @@ static void *watchdog(void *arg)
 		if (hard && now > hard)
 			n = snprintf(msg, sizeof(msg), "ctlua: a call into Lua has run %llu ms, past its %llu ms budget, "
 				     "where it cannot be interrupted (a C function such as string.match, or a __gc finalizer): exiting\n",
-				     (unsigned long long)(now - hard + 2 * G.budget_ms + CALL_GRACE_MS),
-				     (unsigned long long)G.budget_ms);
+				     (unsigned long long)(now - hard + 2 * conf.budget_ms + CALL_GRACE_MS),
+				     (unsigned long long)conf.budget_ms);
 		if (stop_signal && !signalled)
 			signalled = now;
 		if (!n && signalled && now - signalled > CALL_STOP_GRACE_MS)
@@ -245,19 +245,19 @@ int call_watchdog(void)
  * could and the runtime could not even deliver or report. A script that keeps its
  * memory at the cap would make every later call fail, each after a full
  * collection: after CALL_MEM_FAILURES in a row, stop (exit EXIT_MEMORY). */
-static void memory_failed(void)
+static void memory_failed(const struct lstate *ls)
 {
-	size_t used = G.memp ? *G.memp : 0;
+	size_t used = ls->mem;
 	if (++mem_failures == 1)
 		fprintf(stderr, "ctlua: the Lua state is at its memory cap (%zu of %zu bytes in use after a full collection): "
 			"calls into Lua fail; ctlua stops after %d such failures in a row\n",
-			used, G.mem_limit, CALL_MEM_FAILURES);
+			used, ls->mem_limit, CALL_MEM_FAILURES);
 	if (mem_failures >= CALL_MEM_FAILURES && !limit_status) {
 		fprintf(stderr, "ctlua: %d calls into Lua in a row failed at the memory cap (%zu of %zu bytes in use): "
 			"stopping; raise --memory-limit or make the script keep less\n",
-			mem_failures, used, G.mem_limit);
+			mem_failures, used, ls->mem_limit);
 		limit_status = EXIT_MEMORY;
-		core_stop();
+		rt_stop();
 	}
 }
 
@@ -287,9 +287,10 @@ int call_protected(lua_State *L, int nargs, int nresults)
 	if (--depth == 0) {
 		call_disarm();
 		interrupting = 0;      /* the interrupted call is over */
-		if (rc == LUA_ERRMEM && G.mem_limit)
-			memory_failed();
-		else if (rc == LUA_OK && G.memp && *G.memp < G.mem_limit / 10 * 9)
+		const struct lstate *ls = lstate_of(L);
+		if (rc == LUA_ERRMEM && ls->mem_limit)
+			memory_failed(ls);
+		else if (rc == LUA_OK && ls->mem < ls->mem_limit / 10 * 9)
 			mem_failures = 0;
 	}
 	lua_remove(L, base);
@@ -304,11 +305,12 @@ void call_report(lua_State *L, const char *what)
 	lua_pop(L, 1);
 }
 
-/* Calls hooks[name] of the Lua runtime with the nargs arguments on the stack. */
+/* Calls hooks[name] of the current state's runtime with the nargs arguments on
+ * its stack. */
 int call_hook(const char *name, int nargs, int nresults)
 {
-	lua_State *L = G.L;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, G.hooks_ref);
+	lua_State *L = rt.ls->L;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, rt.ls->hooks_ref);
 	lua_getfield(L, -1, name);
 	lua_remove(L, -2);
 	lua_insert(L, -(nargs + 1));

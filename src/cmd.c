@@ -41,18 +41,6 @@ int cmd_current(void)
 	return cur;
 }
 
-struct mnl_socket *nl_socket(int flags)
-{
-	struct mnl_socket *s = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC | flags);
-	if (s && mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) {
-		int e = errno;
-		mnl_socket_close(s);
-		errno = e;
-		return NULL;
-	}
-	return s;
-}
-
 /* Opens the command socket on first use. 0 or -errno. */
 static int cmd_open(void)
 {
@@ -136,10 +124,10 @@ int cmd_request(struct nlmsghdr *nlh, void *out, size_t cap, size_t *outlen)
 	int rc = cmd_open();
 	if (rc < 0)
 		return rc;
-	G.stats.commands++;
+	stats.commands++;
 	struct mnl_socket *nl = socks[cur];
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		G.stats.command_errors++;
+		stats.command_errors++;
 		return -errno;
 	}
 	struct reply r = { out, cap, 0 };
@@ -149,14 +137,14 @@ int cmd_request(struct nlmsghdr *nlh, void *out, size_t cap, size_t *outlen)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			G.stats.command_errors++;
+			stats.command_errors++;
 			return -errno;
 		}
 		rc = mnl_cb_run(buf, (size_t)n, want, portids[cur], copy_cb, &r);
 		if (rc == MNL_CB_ERROR) {
 			int e = errno;
 			if (e != ENOENT && e != EEXIST)
-				G.stats.command_errors++;
+				stats.command_errors++;
 			return -e;
 		}
 		if (rc == MNL_CB_STOP)   /* the ACK (error 0) */
@@ -175,7 +163,7 @@ int cmd_batch(const char *msgs, size_t len, int count, int *errs)
 	int rc = cmd_open();
 	if (rc < 0)
 		return rc;
-	G.stats.commands += (uint64_t)count;
+	stats.commands += (uint64_t)count;
 	struct mnl_socket *nl = socks[cur];
 	if (mnl_socket_sendto(nl, msgs, len) < 0)
 		return -errno;
@@ -198,7 +186,7 @@ int cmd_batch(const char *msgs, size_t len, int count, int *errs)
 			if (i < (uint32_t)count) {
 				errs[i] = -e->error;
 				if (e->error && e->error != -ENOENT)
-					G.stats.command_errors++;
+					stats.command_errors++;
 			}
 			got++;
 		}

@@ -1,6 +1,8 @@
-/* core.c — the C core as one table handed to the Lua runtime (lua/ctlua.lua).
+/* core.c — the bindings: the C core as one table handed to the Lua runtime
+ * (lua/ctlua.lua), plus the functions that belong to no mechanism (clock, stats,
+ * hooks, fields, addresses, syslog).
  *
- * The one place that registers every C module. Scripts never see this table: the
+ * The one place that registers every C module, and the only file above them. Scripts never see this table: the
  * runtime keeps it as an upvalue and exposes only the public `ctlua` API. */
 #include <errno.h>
 #include <stdio.h>
@@ -13,29 +15,10 @@
 #include <lauxlib.h>
 #include "ctlua.h"
 
-struct ctlua G = { .hooks_ref = LUA_NOREF, .dispatch_ref = LUA_NOREF };
-const double htime_le[HTIME_BUCKETS] = { 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2,
-					  0.1, 0.5, 1, 5 };
-
-double core_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void core_stop(void)
-{
-	if (!G.stopping) {
-		G.stopping = 1;
-		uv_stop(G.loop);
-	}
-}
-
 /* core.now() -> wall-clock seconds (float) */
 static int core_lnow(lua_State *L)
 {
-	lua_pushnumber(L, core_now());
+	lua_pushnumber(L, rt_now());
 	return 1;
 }
 
@@ -43,14 +26,14 @@ static int core_lnow(lua_State *L)
 static int core_lstop(lua_State *L)
 {
 	(void)L;
-	core_stop();
+	rt_stop();
 	return 0;
 }
 
 /* core.stopping() -> boolean: ct.stop() or a signal asked to leave */
 static int core_stopping(lua_State *L)
 {
-	lua_pushboolean(L, G.stopping);
+	lua_pushboolean(L, rt.stopping);
 	return 1;
 }
 
@@ -69,7 +52,7 @@ static int core_stats(lua_State *L)
 	lua_createtable(L, 0, 8);
 	lua_createtable(L, 0, EV_KINDS);
 	for (int i = 0; i < EV_KINDS; i++) {
-		lua_pushinteger(L, (lua_Integer)G.stats.events[i]);
+		lua_pushinteger(L, (lua_Integer)stats.events[i]);
 		lua_setfield(L, -2, ev_kind_name[i]);
 	}
 	lua_setfield(L, -2, "events");
@@ -88,7 +71,7 @@ static int core_stats(lua_State *L)
 		}
 		lua_setfield(L, -2, "netns");
 	}
-#define STAT(n) lua_pushinteger(L, (lua_Integer)G.stats.n), lua_setfield(L, -2, #n)
+#define STAT(n) lua_pushinteger(L, (lua_Integer)stats.n), lua_setfield(L, -2, #n)
 	STAT(overruns);
 	STAT(parse_errors);
 	STAT(timer_errors);
@@ -101,9 +84,9 @@ static int core_stats(lua_State *L)
 #undef STAT
 	lua_pushinteger(L, rcvbuf_size());
 	lua_setfield(L, -2, "rcvbuf");
-	lua_pushinteger(L, G.memp ? (lua_Integer)*G.memp : 0);
+	lua_pushinteger(L, (lua_Integer)lstate_of(L)->mem);
 	lua_setfield(L, -2, "memory");
-	if (G.timing) {
+	if (conf.timing) {
 		/* handler_time = { le = {...}, counts = {...} (per bucket, last +Inf), sum } */
 		lua_createtable(L, 0, 3);
 		lua_createtable(L, HTIME_BUCKETS, 0);
@@ -114,11 +97,11 @@ static int core_stats(lua_State *L)
 		lua_setfield(L, -2, "le");
 		lua_createtable(L, HTIME_BUCKETS + 1, 0);
 		for (int i = 0; i <= HTIME_BUCKETS; i++) {
-			lua_pushinteger(L, (lua_Integer)G.stats.htime[i]);
+			lua_pushinteger(L, (lua_Integer)stats.htime[i]);
 			lua_rawseti(L, -2, i + 1);
 		}
 		lua_setfield(L, -2, "counts");
-		lua_pushnumber(L, G.stats.htime_sum);
+		lua_pushnumber(L, stats.htime_sum);
 		lua_setfield(L, -2, "sum");
 		lua_setfield(L, -2, "handler_time");
 	}
@@ -131,9 +114,9 @@ static int core_hooks(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_getfield(L, 1, "dispatch");
 	luaL_argcheck(L, lua_isfunction(L, -1), 1, "hooks.dispatch must be a function");
-	G.dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lstate_of(L)->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_pushvalue(L, 1);
-	G.hooks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lstate_of(L)->hooks_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	return 0;
 }
 
@@ -142,38 +125,6 @@ static int core_fields(lua_State *L)
 {
 	convert_push_fields(L);
 	return 1;
-}
-
-/* Reads "HOST:PORT" or "[IPV6]:PORT" (numeric host) into sa; with defhost, a bare
- * "PORT" means defhost. 0, -EINVAL (not that shape) or -EAFNOSUPPORT (the host is
- * not a numeric address). */
-int hostport_parse(const char *spec, const char *defhost, struct sockaddr_storage *sa)
-{
-	char host[64];
-	const char *port = spec, *colon = strrchr(spec, ':');
-	if (colon) {
-		const char *h = spec;
-		size_t hl = (size_t)(colon - spec);
-		if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
-			h++, hl -= 2;
-		if (hl == 0 || hl >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, h, hl);
-		host[hl] = 0;
-		port = colon + 1;
-	} else if (defhost) {
-		snprintf(host, sizeof(host), "%s", defhost);
-	} else {
-		return -EINVAL;
-	}
-	char *end;
-	long p = strtol(port, &end, 10);
-	if (*port == 0 || *end || p < 1 || p > 65535)
-		return -EINVAL;
-	if (uv_ip4_addr(host, (int)p, (struct sockaddr_in *)sa) != 0 &&
-	    uv_ip6_addr(host, (int)p, (struct sockaddr_in6 *)sa) != 0)
-		return -EAFNOSUPPORT;
-	return 0;
 }
 
 /* core.addr(text) -> family ("ipv4"|"ipv6"), canonical text, raw bytes | nil */
@@ -213,18 +164,6 @@ static int core_addr_in(lua_State *L)
 	}
 	lua_pushboolean(L, ok);
 	return 1;
-}
-
-/* Registers a userdata class: metatable `name` with meta-methods and an __index
- * table of methods. */
-void core_class(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
-{
-	luaL_newmetatable(L, name);
-	luaL_setfuncs(L, meta, 0);
-	lua_newtable(L);
-	luaL_setfuncs(L, methods, 0);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
 }
 
 /* core.syslog_open(ident) -> nothing */
@@ -278,7 +217,7 @@ int core_open(lua_State *L)
 	spawn_register(L);
 	sink_register(L);
 	route_register(L);
-	netns_register(L);
+	watch_register(L);
 	lua_pushliteral(L, CTLUA_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

@@ -16,7 +16,7 @@
 #include <libmnl/libmnl.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
-#include "ctlua.h"
+#include "base.h"
 #include "decode.h"
 
 enum kind { SKIP, U8, U16, U32, U64, STR, FNAME, V6ADDR, TCPFLAGS, NEST };
@@ -302,4 +302,24 @@ int decode_msg(const struct nlmsghdr *nlh, int exp, struct ctev *ev)
 	for (int i = 0; i < CTEV_TUPLES; i++)
 		ev->t[i].has &= ~(uint32_t)(3u << 30);
 	return 0;
+}
+
+/* Which event a message is (enum ev_kind), or -1 for none (errors, dumps' ends). */
+int decode_kind(const struct nlmsghdr *nlh)
+{
+	if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
+		return -1;
+	int subsys = NFNL_SUBSYS_ID(nlh->nlmsg_type), type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+	if (subsys == NFNL_SUBSYS_CTNETLINK) {
+		if (type == IPCTNL_MSG_CT_NEW)
+			return nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL) ? EV_NEW : EV_UPDATE;
+		if (type == IPCTNL_MSG_CT_DELETE)
+			return EV_DESTROY;
+	} else if (subsys == NFNL_SUBSYS_CTNETLINK_EXP) {
+		if (type == IPCTNL_MSG_EXP_NEW)
+			return EV_EXP_NEW;
+		if (type == IPCTNL_MSG_EXP_DELETE)
+			return EV_EXP_DESTROY;
+	}
+	return -1;
 }

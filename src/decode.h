@@ -79,5 +79,6 @@ struct ctev {
 struct nlmsghdr;
 /* 0 and *ev filled, or -1: the message would not parse (a counted parse error). */
 int decode_msg(const struct nlmsghdr *nlh, int exp, struct ctev *ev);
+int decode_kind(const struct nlmsghdr *nlh);    /* enum ev_kind, or -1: not an event */
 
 #endif

@@ -53,25 +53,6 @@ static size_t held_len, held_cap;
 static int held_ns;
 static double held_now;
 
-static int classify(const struct nlmsghdr *nlh)
-{
-	if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
-		return -1;
-	int subsys = NFNL_SUBSYS_ID(nlh->nlmsg_type), type = NFNL_MSG_TYPE(nlh->nlmsg_type);
-	if (subsys == NFNL_SUBSYS_CTNETLINK) {
-		if (type == IPCTNL_MSG_CT_NEW)
-			return nlh->nlmsg_flags & (NLM_F_CREATE | NLM_F_EXCL) ? EV_NEW : EV_UPDATE;
-		if (type == IPCTNL_MSG_CT_DELETE)
-			return EV_DESTROY;
-	} else if (subsys == NFNL_SUBSYS_CTNETLINK_EXP) {
-		if (type == IPCTNL_MSG_EXP_NEW)
-			return EV_EXP_NEW;
-		if (type == IPCTNL_MSG_EXP_DELETE)
-			return EV_EXP_DESTROY;
-	}
-	return -1;
-}
-
 /* The batch being delivered: datagrams from one recvmmsg (or the canned file), all
  * from namespace slot batch_ns. batch_i advances before each datagram is handed
  * over, so an error raised while delivering one neither repeats it nor loses the
@@ -88,7 +69,7 @@ static void deliver_lua(lua_State *L, const struct ctev *ev)
 	lua_pushvalue(L, 1);
 	call_arm();                  /* each event gets the whole budget */
 	convert_ev_k(L, ev, 2);
-	if (!G.timing) {
+	if (!conf.timing) {
 		lua_call(L, 1, 0);
 		return;
 	}
@@ -100,8 +81,8 @@ static void deliver_lua(lua_State *L, const struct ctev *ev)
 	int k = 0;
 	while (k < HTIME_BUCKETS && s > htime_le[k])
 		k++;
-	G.stats.htime[k]++;
-	G.stats.htime_sum += s;
+	stats.htime[k]++;
+	stats.htime_sum += s;
 }
 
 static uint32_t lua_kinds = ~0u;  /* kinds the Lua runtime wants (core.lua_kinds) */
@@ -110,24 +91,24 @@ static uint32_t lua_kinds = ~0u;  /* kinds the Lua runtime wants (core.lua_kinds
  * written by the sink handlers (route.c) and handed to the Lua handlers. */
 static int deliver_batch(lua_State *L)
 {
-	lua_rawgeti(L, LUA_REGISTRYINDEX, G.dispatch_ref);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, rt.ls->dispatch_ref);
 	convert_keys(L);
 	const char *netns = netns_mode ? netns_name(batch_ns) : NULL;
 	uint32_t own_portid = cmd_portid_ns(batch_ns);
 	struct evsock *es = &socks[batch_ns];
-	while (batch_i < batch_n && !G.stopping) {
+	while (batch_i < batch_n && !rt.stopping) {
 		int i = batch_i++;
 		const struct nlmsghdr *nlh = (const void *)batch_buf[i];
 		int left = (int)batch_len[i];
-		for (; nl_msg_ok(nlh, left) && !G.stopping; nlh = mnl_nlmsg_next(nlh, &left)) {
-			int kind = classify(nlh);
+		for (; nl_msg_ok(nlh, left) && !rt.stopping; nlh = mnl_nlmsg_next(nlh, &left)) {
+			int kind = decode_kind(nlh);
 			if (kind < 0)
 				continue;
-			G.stats.events[kind]++;
+			stats.events[kind]++;
 			es->events[kind]++;
 			struct ctev ev;
 			if (decode_msg(nlh, kind >= EV_EXP_NEW, &ev) < 0) {
-				G.stats.parse_errors++;
+				stats.parse_errors++;
 				continue;
 			}
 			ctev_finish(&ev, kind, batch_now, own_portid, netns);
@@ -142,7 +123,7 @@ static int deliver_batch(lua_State *L)
 
 static void deliver_pending(lua_State *L)
 {
-	while (batch_i < batch_n && !G.stopping) {
+	while (batch_i < batch_n && !rt.stopping) {
 		lua_pushcfunction(L, deliver_batch);
 		if (call_protected(L, 0, 0) != LUA_OK)
 			call_report(L, "event dispatch failed");
@@ -150,7 +131,7 @@ static void deliver_pending(lua_State *L)
 	route_batch_end();           /* written now or within 50 ms, not per batch */
 }
 
-/* Doubles a socket's receive buffer after an overrun, up to G.rcvbuf_max (what the
+/* Doubles a socket's receive buffer after an overrun, up to conf.rcvbuf_max (what the
  * kernel reports is twice what was asked, so asking for the reported size doubles). */
 static int sock_rcvbuf(struct evsock *es)
 {
@@ -164,23 +145,23 @@ static int sock_rcvbuf(struct evsock *es)
 static void grow_buffer(struct evsock *es)
 {
 	int cur = sock_rcvbuf(es);
-	if (!es->nl || cur <= 0 || (long long)cur >= G.rcvbuf_max)
+	if (!es->nl || cur <= 0 || (long long)cur >= conf.rcvbuf_max)
 		return;
-	int want = (long long)cur * 2 > G.rcvbuf_max ? (int)(G.rcvbuf_max / 2) : cur;
+	int want = (long long)cur * 2 > conf.rcvbuf_max ? (int)(conf.rcvbuf_max / 2) : cur;
 	int fd = mnl_socket_get_fd(es->nl);
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof(want)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
-	if (G.verbose)
+	if (conf.verbose)
 		fprintf(stderr, "ctlua: overrun: receive buffer %d -> %d bytes\n", cur, sock_rcvbuf(es));
 }
 
 static void on_overrun(struct evsock *es)
 {
-	G.stats.overruns++;
+	stats.overruns++;
 	grow_buffer(es);
-	lua_pushinteger(G.L, (lua_Integer)G.stats.overruns);
+	lua_pushinteger(rt.ls->L, (lua_Integer)stats.overruns);
 	if (call_hook("overrun", 1, 0) != LUA_OK)
-		call_report(G.L, "overrun dispatch failed");
+		call_report(rt.ls->L, "overrun dispatch failed");
 }
 
 static char rxbufs[EVENT_BATCH][DGRAM_SIZE];
@@ -199,7 +180,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		uv_poll_start(h, UV_READABLE, on_readable);
 	}
 	int fd = mnl_socket_get_fd(es->nl);
-	for (int round = 0; round < EVENT_ROUNDS && !G.stopping && es->nl && !es->closing; round++) {
+	for (int round = 0; round < EVENT_ROUNDS && !rt.stopping && es->nl && !es->closing; round++) {
 		for (int i = 0; i < EVENT_BATCH; i++) {
 			iov[i].iov_base = rxbufs[i];
 			iov[i].iov_len = DGRAM_SIZE;
@@ -224,9 +205,9 @@ static void on_readable(uv_poll_t *h, int status, int events)
 			batch_buf[i] = rxbufs[i];
 			batch_len[i] = mm[i].msg_len;
 		}
-		batch_n = r, batch_i = 0, batch_ns = (int)(es - socks), batch_now = core_now();
-		G.stats.batches++;
-		deliver_pending(G.L);
+		batch_n = r, batch_i = 0, batch_ns = (int)(es - socks), batch_now = rt_now();
+		stats.batches++;
+		deliver_pending(rt.ls->L);
 		if (r < EVENT_BATCH)     /* drained: wait for the next wake-up */
 			break;
 	}
@@ -307,7 +288,7 @@ int event_watch(int ns)
 		mnl_socket_close(es->nl), es->nl = NULL;
 		return -e;
 	}
-	uv_poll_init(G.loop, &es->poll, fd);
+	uv_poll_init(rt.loop, &es->poll, fd);
 	es->poll.data = es;
 	es->used = 1, es->groups = 0, es->poll_active = 0;
 	memset(es->events, 0, sizeof(es->events));
@@ -372,9 +353,9 @@ static int join_groups(uint32_t mask)
 void event_feed(const char *buf, size_t len)
 {
 	batch_buf[0] = buf, batch_len[0] = len;
-	batch_n = 1, batch_i = 0, batch_ns = 0, batch_now = core_now();
-	G.stats.batches++;
-	deliver_pending(G.L);
+	batch_n = 1, batch_i = 0, batch_ns = 0, batch_now = rt_now();
+	stats.batches++;
+	deliver_pending(rt.ls->L);
 }
 
 static void file_deliver(uv_timer_t *t)
@@ -401,7 +382,7 @@ int event_from_file(const char *path)
 		fclose(f);
 	if (!file_buf)
 		return -ENOMEM;
-	uv_timer_init(G.loop, &file_timer);
+	uv_timer_init(rt.loop, &file_timer);
 	uv_timer_start(&file_timer, file_deliver, 0, 0);
 	return 0;
 }
@@ -412,7 +393,6 @@ void event_close(void)
 		event_unwatch(i);
 	if (kfilter)
 		nfct_filter_destroy(kfilter), kfilter = NULL;
-	convert_free();
 	free(file_buf);
 	file_buf = NULL;
 	free(held);
@@ -424,15 +404,7 @@ void event_close(void)
 static int event_subscribe(lua_State *L)
 {
 	lua_Integer mask = luaL_checkinteger(L, 1);
-	int rc = join_groups((uint32_t)mask);
-	if (rc < 0) {
-		lua_pushnil(L);
-		lua_pushstring(L, strerror(-rc));
-		lua_pushinteger(L, -rc);
-		return 3;
-	}
-	lua_pushboolean(L, 1);
-	return 1;
+	return err_push_rc(L, join_groups((uint32_t)mask));
 }
 
 /* Reads spec[key] (array of address entries {family, raw bytes, prefix bits}) into the
@@ -492,7 +464,7 @@ static int event_kernel_filter(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	struct nfct_filter *f = nfct_filter_create();
 	if (!f)
-		return push_fail(L, ENOMEM);
+		return err_push(L, ENOMEM);
 	if (lua_getfield(L, 1, "protos") == LUA_TTABLE) {
 		for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; i++) {
 			lua_geti(L, -1, i);
@@ -525,7 +497,7 @@ static int event_kernel_filter(lua_State *L)
 		if (socks[i].used && nfct_filter_attach(mnl_socket_get_fd(socks[i].nl), f) < 0) {
 			int e = errno;
 			nfct_filter_destroy(f);
-			return push_fail(L, e);
+			return err_push(L, e);
 		}
 	}
 	if (kfilter)
@@ -561,7 +533,7 @@ static int event_hold(lua_State *L)
 	struct evsock *es = &socks[ns];
 	if (held_len && held_ns != ns)
 		return luaL_error(L, "events of another namespace are held");
-	held_ns = ns, held_now = core_now();
+	held_ns = ns, held_now = rt_now();
 	lua_Integer n = 0;
 	int complete = 1;
 	/* At most about the socket's buffer again: what was queued, plus as much. */
@@ -584,7 +556,7 @@ static int event_hold(lua_State *L)
 				 DGRAM_SIZE, MSG_DONTWAIT);
 		if (r < 0) {
 			if (errno == ENOBUFS) {
-				G.stats.overruns++;
+				stats.overruns++;
 				grow_buffer(es);
 				continue;
 			}
@@ -610,7 +582,7 @@ static int event_release(lua_State *L)
 	int ns = batch_ns;
 	deliver_pending(L);
 		size_t off = 0;
-	while (off < held_len && !G.stopping) {
+	while (off < held_len && !rt.stopping) {
 		batch_n = 0, batch_i = 0, batch_ns = held_ns, batch_now = held_now;
 		while (batch_n < EVENT_BATCH && off < held_len) {
 			uint32_t len;
@@ -619,7 +591,7 @@ static int event_release(lua_State *L)
 			batch_len[batch_n++] = len;
 			off += HELD_ALIGN(sizeof(len) + len);
 		}
-		G.stats.batches++;
+		stats.batches++;
 		deliver_pending(L);
 	}
 	batch_n = batch_i = 0;

@@ -38,14 +38,6 @@ static uint8_t family_of(void)
 	return parts[0] ? nfct_get_attr_u8(parts[0], ATTR_L3PROTO) : AF_UNSPEC;
 }
 
-static int ok_or_fail(lua_State *L, int rc)
-{
-	if (rc < 0)
-		return push_fail(L, -rc);
-	lua_pushboolean(L, 1);
-	return 1;
-}
-
 /* core.exp_get(t) -> expectation table | nil, message, code; t needs tuple */
 static int expect_get(lua_State *L)
 {
@@ -57,12 +49,12 @@ static int expect_get(lua_State *L)
 	size_t len = 0;
 	int rc = cmd_request(nlh, reply, sizeof(reply), &len);
 	if (rc < 0)
-		return push_fail(L, -rc);
+		return err_push(L, -rc);
 	if (!len)
-		return push_fail(L, ENOENT);
-	if (!convert_msg(L, (struct nlmsghdr *)reply, 1, EV_ENTRY, core_now(),
+		return err_push(L, ENOENT);
+	if (!convert_msg(L, (struct nlmsghdr *)reply, 1, EV_ENTRY, rt_now(),
 			 netns_mode ? netns_name(cmd_current()) : NULL, 0))
-		return push_fail(L, EINVAL);
+		return err_push(L, EINVAL);
 	return 1;
 }
 
@@ -75,7 +67,7 @@ static int expect_create(lua_State *L)
 	struct nlmsghdr *nlh = cmd_msg(NULL, exp_type(IPCTNL_MSG_EXP_NEW), family_of(),
 				       NLM_F_CREATE | NLM_F_EXCL);
 	nfexp_nlmsg_build(nlh, exp);
-	return ok_or_fail(L, cmd_request(nlh, NULL, 0, NULL));
+	return err_push_rc(L, cmd_request(nlh, NULL, 0, NULL));
 }
 
 /* core.exp_delete(t) -> true | nil, message, code ("ENOENT": already gone) */
@@ -85,17 +77,15 @@ static int expect_delete(lua_State *L)
 	build_exp(L, 1, exp, parts, BUILD_KEY, 1, "delete");
 	struct nlmsghdr *nlh = cmd_msg(NULL, exp_type(IPCTNL_MSG_EXP_DELETE), family_of(), 0);
 	nfexp_nlmsg_build(nlh, exp);
-	return ok_or_fail(L, cmd_request(nlh, NULL, 0, NULL));
+	return err_push_rc(L, cmd_request(nlh, NULL, 0, NULL));
 }
 
 /* core.exp_flush([family]) -> true | nil, message, code */
 static int expect_flush(lua_State *L)
 {
-	const char *f = luaL_optstring(L, 1, NULL);
-	uint8_t family = !f ? AF_UNSPEC : strcmp(f, "ipv4") == 0 ? AF_INET
-		: strcmp(f, "ipv6") == 0 ? AF_INET6 : (luaL_argerror(L, 1, "\"ipv4\" or \"ipv6\" expected"), 0);
+	uint8_t family = (uint8_t)family_opt(L, 1);
 	struct nlmsghdr *nlh = cmd_msg(NULL, exp_type(IPCTNL_MSG_EXP_DELETE), family, 0);
-	return ok_or_fail(L, cmd_request(nlh, NULL, 0, NULL));
+	return err_push_rc(L, cmd_request(nlh, NULL, 0, NULL));
 }
 
 static const luaL_Reg expect_funcs[] = {

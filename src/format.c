@@ -14,7 +14,7 @@
 #include <time.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
-#include "ctlua.h"
+#include "base.h"
 #include "format.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -629,14 +629,26 @@ static void jint(struct obuf *o, int64_t v)
 /* A set: {"name":true,...}, names in json_keys order, then the others sorted. */
 struct setname { int rank; const char *s; size_t n; char buf[12]; };
 
+/* A name without a table entry ("bit5", a label number) is in its own buf. */
+static const char *sname(const struct setname *e)
+{
+	return e->s ? e->s : e->buf;
+}
+
+static int sless(const struct setname *a, const struct setname *b)
+{
+	if (a->rank != b->rank)
+		return a->rank < b->rank;
+	int c = memcmp(sname(a), sname(b), a->n < b->n ? a->n : b->n);
+	return c < 0 || (c == 0 && a->n < b->n);
+}
+
 static void jset_emit(struct obuf *o, struct setname *v, int n)
 {
 	for (int i = 1; i < n; i++) {
 		struct setname x = v[i];
 		int j = i - 1;
-		while (j >= 0 && (v[j].rank > x.rank || (v[j].rank == x.rank &&
-		       (memcmp(v[j].s, x.s, v[j].n < x.n ? v[j].n : x.n) > 0 ||
-			(memcmp(v[j].s, x.s, v[j].n < x.n ? v[j].n : x.n) == 0 && v[j].n > x.n))))) {
+		while (j >= 0 && sless(&x, &v[j])) {
 			v[j + 1] = v[j];
 			j--;
 		}
@@ -647,7 +659,7 @@ static void jset_emit(struct obuf *o, struct setname *v, int n)
 		if (i)
 			ob_lit(o, ",");
 		/* A name pointing into its own slot moved with the sort. */
-		ob_jstr(o, v[i].s ? v[i].s : v[i].buf, v[i].n);
+		ob_jstr(o, sname(&v[i]), v[i].n);
 		ob_lit(o, ":true");
 	}
 	ob_lit(o, "}");

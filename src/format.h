@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "decode.h"
+#include "names.h"
 
 /* An output buffer that grows and is reused: no allocation once it is large enough. */
 struct obuf { char *b; size_t n, cap; int oom; };
@@ -48,8 +49,6 @@ extern const char *const tcp_states[TCP_STATES];
 extern const char *const status_bits[STATUS_NAMES];
 #define EXPFLAG_NAMES 3
 extern const char *const exp_flag_bits[EXPFLAG_NAMES];
-const char *label_name(unsigned bit);             /* from connlabel.conf, or NULL */
-const char *progname_of(uint32_t portid);         /* the process owning a netlink port, or NULL */
 /* The one order of keys in JSON objects, for every table (see json_rank). */
 extern const char *const json_keys[];
 extern const int json_nkeys;

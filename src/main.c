@@ -15,6 +15,7 @@
 #include <lualib.h>
 #include "ctlua.h"
 #include "cmd.h"
+#include "format.h"
 
 #ifndef CTLUA_LUADIR
 #define CTLUA_LUADIR "/usr/local/share/ctlua/lua"
@@ -153,10 +154,10 @@ static void on_stop_signal(int sig)
 static void on_stop(uv_async_t *h)
 {
 	(void)h;
-	if (G.verbose)
+	if (conf.verbose)
 		fprintf(stderr, "ctlua: signal %d, stopping\n", call_stop_signal());
 	call_interrupt_done();
-	core_stop();
+	rt_stop();
 }
 
 static void on_hup(uv_signal_t *h, int sig)
@@ -214,8 +215,8 @@ int main(int argc, char **argv)
 	int nchunks = 0, check = 0, strict = 0;
 	long long bufsize = DEFAULT_BUFSIZE, mem;
 	int mem_set = 0;
-	G.budget_ms = DEFAULT_BUDGET_MS;
-	G.rcvbuf_max = DEFAULT_BUFMAX;
+	conf.budget_ms = DEFAULT_BUDGET_MS;
+	conf.rcvbuf_max = DEFAULT_BUFMAX;
 	const char *nlfile = NULL, *replay = NULL, *metrics = NULL;
 	int c;
 	opterr = 0;
@@ -243,7 +244,7 @@ int main(int argc, char **argv)
 		case 'm': metrics = optarg; break;
 		case 'n': netns[nnetns++] = optarg; break;
 		case 'X':
-			if ((G.rcvbuf_max = parse_size(optarg)) < 0)
+			if ((conf.rcvbuf_max = parse_size(optarg)) < 0)
 				die_usage("bad buffer size '%s'", optarg);
 			break;
 		case 'M':
@@ -251,7 +252,7 @@ int main(int argc, char **argv)
 				mem = 0;
 			else if ((mem = parse_size_max(optarg, 1LL << 40)) < 0)
 				die_usage("bad memory limit '%s'", optarg);
-			G.mem_limit = (size_t)mem;
+			conf.mem_limit = (size_t)mem;
 			mem_set = 1;
 			break;
 		case 'T': {
@@ -259,10 +260,10 @@ int main(int argc, char **argv)
 			long ms = strtol(optarg, &end, 10);
 			if (*end || ms < 0 || ms > 3600000)
 				die_usage("bad handler timeout '%s' (milliseconds)", optarg);
-			G.budget_ms = (uint64_t)ms;
+			conf.budget_ms = (uint64_t)ms;
 			break;
 		}
-		case 'v': G.verbose++; break;
+		case 'v': conf.verbose++; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("ctlua %s (%s)\n", CTLUA_VERSION, LUA_RELEASE); return 0;
 		default:
@@ -277,7 +278,7 @@ int main(int argc, char **argv)
 	char **scripts = argv + optind;
 	int nscripts = nopt - optind;
 	if (!mem_set)
-		G.mem_limit = default_memory_limit();
+		conf.mem_limit = default_memory_limit();
 
 	find_dirs();
 	char defscript[PATH_MAX + 16];
@@ -299,7 +300,7 @@ int main(int argc, char **argv)
 			if (st != LUA_OK) {
 				fprintf(stderr, "ctlua: %s\n", lua_tostring(L, -1));
 				bad = 1;
-			} else if (G.verbose && i < nscripts)
+			} else if (conf.verbose && i < nscripts)
 				fprintf(stderr, "ctlua: %s: OK\n", scripts[i]);
 			lua_pop(L, 1);
 		}
@@ -307,8 +308,8 @@ int main(int argc, char **argv)
 		return bad ? EXIT_SCRIPT : 0;
 	}
 
-	G.loop = uv_default_loop();
-	convert_init();
+	rt.loop = uv_default_loop();
+	names_init();
 	if (replay) {
 		/* events come from the file, in hooks.replay below */
 	} else if (nlfile) {
@@ -326,7 +327,7 @@ int main(int argc, char **argv)
 				all = 1;
 				continue;
 			}
-			int ns = netns_watch(netns[i]);
+			int ns = watch_add(netns[i]);
 			if (ns < 0) {
 				fprintf(stderr, "ctlua: --netns %s: %s\n", netns[i],
 					ns == -EINVAL ? "not a network namespace" : strerror(-ns));
@@ -336,22 +337,22 @@ int main(int argc, char **argv)
 		if (nnetns == 0)
 			rc = event_watch(0);
 		else if (all)
-			rc = netns_follow();
+			rc = watch_follow();
 		netns_mode = nnetns > 0;
 		if (rc < 0) {
 			fprintf(stderr, "ctlua: cannot open the conntrack netlink socket: %s\n", strerror(-rc));
 			return EXIT_SYSTEM;
 		}
-		if (G.verbose)
+		if (conf.verbose)
 			fprintf(stderr, "ctlua: event socket receive buffer: %d bytes (asked %lld)\n",
 				rcvbuf_size(), bufsize);
 	}
 
 	uv_signal_t sighup;
-	uv_signal_init(G.loop, &sighup);
+	uv_signal_init(rt.loop, &sighup);
 	uv_signal_start(&sighup, on_hup, SIGHUP);
 	uv_unref((uv_handle_t *)&sighup);
-	uv_async_init(G.loop, &stop_async, on_stop);
+	uv_async_init(rt.loop, &stop_async, on_stop);
 	uv_unref((uv_handle_t *)&stop_async);
 	struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESTART };
 	sigemptyset(&sa.sa_mask);
@@ -362,8 +363,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ctlua: cannot start the watchdog thread: %s\n", strerror(-wrc));
 		return EXIT_SYSTEM;
 	}
-	if (G.verbose)
-		fprintf(stderr, "ctlua: Lua memory cap: %zu bytes%s\n", G.mem_limit, G.mem_limit ? "" : " (none)");
+	if (conf.verbose)
+		fprintf(stderr, "ctlua: Lua memory cap: %zu bytes%s\n", conf.mem_limit, conf.mem_limit ? "" : " (none)");
 
 	if (metrics && !replay && !nlfile) {
 		int rc = metrics_listen(metrics);
@@ -373,7 +374,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ctlua: cannot listen on %s: %s\n", metrics, uv_strerror(rc));
 			return EXIT_SYSTEM;
 		}
-		G.timing = 1;
+		conf.timing = 1;
 	}
 
 	static struct config cfg;
@@ -393,7 +394,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ctlua: %s\n", msg);
 		return kind;
 	}
-	lua_State *L = G.L;
+	lua_State *L = rt.ls->L;
 	if (!replay && !nlfile)
 		reload_init(&cfg);
 
@@ -403,7 +404,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ctlua: cannot drop privileges: %s\n", strerror(-prc));
 		return EXIT_SYSTEM;
 	}
-	if (replay && !G.stopping) {
+	if (replay && !rt.stopping) {
 		lua_pushstring(L, replay);
 		lua_pushboolean(L, strict);
 		if (call_hook("replay", 2, 2) != LUA_OK) {
@@ -421,7 +422,7 @@ int main(int argc, char **argv)
 			return EXIT_SYSTEM;
 		}
 		lua_settop(L, 0);
-	} else if (!G.stopping) {
+	} else if (!rt.stopping) {
 		lua_pushboolean(L, nlfile != NULL);
 		lua_pushboolean(L, 0);
 		if (call_hook("start", 2, 3) != LUA_OK) {
@@ -429,9 +430,9 @@ int main(int argc, char **argv)
 			return EXIT_SYSTEM;
 		}
 		if (lua_isnil(L, -3)) {
-			int code = (int)lua_tointeger(L, -1);
+			const char *code = lua_tostring(L, -1);
 			fprintf(stderr, "ctlua: cannot subscribe to conntrack events: %s%s\n",
-				lua_tostring(L, -2), code == EPERM ? " (need CAP_NET_ADMIN)" : "");
+				lua_tostring(L, -2), code && strcmp(code, "EPERM") == 0 ? " (need CAP_NET_ADMIN)" : "");
 			return EXIT_SYSTEM;
 		}
 		lua_pop(L, 3);
@@ -446,22 +447,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ctlua: cannot drop privileges: %s\n", strerror(-rc));
 			return EXIT_SYSTEM;
 		}
-		uv_run(G.loop, UV_RUN_DEFAULT);
+		uv_run(rt.loop, UV_RUN_DEFAULT);
 	}
 
-	G.stopping = 1;
+	rt.stopping = 1;
+	L = rt.ls->L;                    /* a reload may have replaced it */
 	if (call_hook("finish", 0, 0) != LUA_OK)
 		call_report(L, "stop handlers");
 	event_close();
 	cmd_close();
 	metrics_close();
 	spawn_close_all();
-	uv_run(G.loop, UV_RUN_NOWAIT);   /* their close callbacks still need the Lua state */
-	L = G.L;                         /* a reload may have replaced it */
-	state_close(L);
-	uv_walk(G.loop, close_walk, NULL);
-	uv_run(G.loop, UV_RUN_DEFAULT);
-	uv_loop_close(G.loop);
+	uv_run(rt.loop, UV_RUN_NOWAIT);   /* their close callbacks still need the Lua state */
+	state_close(rt.ls);
+	uv_walk(rt.loop, close_walk, NULL);
+	uv_run(rt.loop, UV_RUN_DEFAULT);
+	uv_loop_close(rt.loop);
 	fflush(stdout);
 	return call_status() ? call_status() : status;
 }

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <lauxlib.h>
 #include "ctlua.h"
+#include "handle.h"
 
 #define METRICS_REQ_MAX 8192
 #define METRICS_FIRST_MS 2000
@@ -26,28 +27,27 @@
 #define METRICS_CLIENTS 16
 
 struct client {
+	struct hgroup g;              /* first: the handles' data */
 	uv_tcp_t tcp;
 	uv_timer_t timer;
-	uv_write_t wr;
+	struct hwrite wr;             /* the response */
 	struct client *prev, *next;   /* open clients, oldest first */
 	uint64_t since;               /* loop time of the accept */
-	char req[METRICS_REQ_MAX];
-	size_t len;
-	char *resp;                   /* set once a complete request is being answered */
-	int closing, handles;
+	struct hbuf req;              /* over reqbuf: never grown */
+	char reqbuf[METRICS_REQ_MAX];
+	int answering;                /* a complete request is being answered */
+	int closing;
 };
+
+_Static_assert(offsetof(struct client, g) == 0, "a handle's data is its group and its client");
 
 static uv_tcp_t server;
 static int listening, open_clients;
 static struct client *oldest, *newest;
 
-static void client_freed(uv_handle_t *h)
+static void client_freed(struct hgroup *g)
 {
-	struct client *c = h->data;
-	if (--c->handles == 0) {
-		free(c->resp);
-		free(c);
-	}
+	free(g);
 }
 
 static void client_close(struct client *c)
@@ -58,8 +58,8 @@ static void client_close(struct client *c)
 	*(c->prev ? &c->prev->next : &oldest) = c->next;
 	*(c->next ? &c->next->prev : &newest) = c->prev;
 	open_clients--;
-	uv_close((uv_handle_t *)&c->timer, client_freed);
-	uv_close((uv_handle_t *)&c->tcp, client_freed);
+	hgroup_close((uv_handle_t *)&c->timer);
+	hgroup_close((uv_handle_t *)&c->tcp);
 }
 
 static void on_written(uv_write_t *w, int status)
@@ -71,27 +71,21 @@ static void on_written(uv_write_t *w, int status)
 static void respond(struct client *c, const char *status, const char *type, const char *body, size_t blen)
 {
 	uv_read_stop((uv_stream_t *)&c->tcp);
+	c->answering = 1;
 	char head[256];
 	int hlen = snprintf(head, sizeof(head),
 			    "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
 			    status, type, blen);
-	c->resp = malloc((size_t)hlen + blen);
-	if (!c->resp) {
-		client_close(c);
-		return;
-	}
-	memcpy(c->resp, head, (size_t)hlen);
-	memcpy(c->resp + hlen, body, blen);
-	uv_buf_t b = uv_buf_init(c->resp, (unsigned)((size_t)hlen + blen));
-	c->wr.data = c;
-	if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0)
+	uv_buf_t parts[2] = { uv_buf_init(head, (unsigned)hlen), uv_buf_init((char *)body, (unsigned)blen) };
+	c->wr.req.data = c;
+	if (hwrite_start(&c->wr, (uv_stream_t *)&c->tcp, parts, 2, on_written) < 0)
 		client_close(c);
 }
 
 /* The body of GET /metrics from hooks.metrics(); a failing hook is a 500. */
 static void serve_metrics(struct client *c)
 {
-	lua_State *L = G.L;
+	lua_State *L = rt.ls->L;
 	int st = call_hook("metrics", 0, 1);
 	if (st != LUA_OK || !lua_isstring(L, -1)) {
 		if (st != LUA_OK)
@@ -117,30 +111,30 @@ static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf)
 {
 	(void)want;
 	struct client *c = h->data;
-	*buf = uv_buf_init(c->req + c->len, (unsigned)(sizeof(c->req) - c->len));
+	hbuf_alloc(&c->req, buf);
 }
 
 /* n more bytes of the request are in c->req: answers once the headers are in. */
 static void received(struct client *c, size_t n)
 {
 	/* The first bytes: the rest of the request gets the whole time budget. */
-	if (c->len == 0 && n > 0) {
-		uint64_t spent = uv_now(G.loop) - c->since;
+	if (c->req.len == n && n > 0) {
+		uint64_t spent = uv_now(rt.loop) - c->since;
 		uv_timer_start(&c->timer, on_timeout, spent < METRICS_TIMEOUT_MS ? METRICS_TIMEOUT_MS - spent : 0, 0);
 	}
-	c->len += n;
+	const char *req = c->req.buf;
+	size_t len = c->req.len;
 	/* Only the request line matters; wait for the end of the headers. */
-	if (!memmem(c->req, c->len, "\r\n\r\n", 4) && !memmem(c->req, c->len, "\n\n", 2)) {
-		if (c->len == sizeof(c->req)) {
+	if (!memmem(req, len, "\r\n\r\n", 4) && !memmem(req, len, "\n\n", 2)) {
+		if (len == c->req.max) {
 			static const char msg[] = "request too large\n";
 			respond(c, "431 Request Header Fields Too Large", "text/plain", msg, sizeof(msg) - 1);
 		}
 		return;
 	}
-	if (c->len >= 13 && memcmp(c->req, "GET /metrics", 12) == 0 &&
-	    (c->req[12] == ' ' || c->req[12] == '?')) {
+	if (len >= 13 && memcmp(req, "GET /metrics", 12) == 0 && (req[12] == ' ' || req[12] == '?')) {
 		serve_metrics(c);
-	} else if (c->len >= 5 && memcmp(c->req, "GET ", 4) == 0) {
+	} else if (len >= 5 && memcmp(req, "GET ", 4) == 0) {
 		static const char msg[] = "not found: ctlua serves /metrics\n";
 		respond(c, "404 Not Found", "text/plain", msg, sizeof(msg) - 1);
 	} else {
@@ -151,12 +145,11 @@ static void received(struct client *c, size_t n)
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	(void)buf;
 	struct client *c = s->data;
 	if (n < 0)
 		client_close(c);
 	else
-		received(c, (size_t)n);
+		received(c, hbuf_read(&c->req, buf, n));
 }
 
 /* Makes room for the client just accepted (newest): closes the oldest other one
@@ -167,17 +160,20 @@ static int evict_idle(void)
 {
 	for (struct client *c = oldest, *next; c && c != newest; c = next) {
 		next = c->next;
-		if (c->resp)
+		if (c->answering)
 			continue;
 		uv_os_fd_t fd;
+		uv_buf_t room;
 		ssize_t n = -1;
-		if (c->len < sizeof(c->req) && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
-			n = recv(fd, c->req + c->len, sizeof(c->req) - c->len, MSG_DONTWAIT);
+		if (c->req.len < c->req.max && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+			hbuf_alloc(&c->req, &room);
+			n = recv(fd, room.base, room.len, MSG_DONTWAIT);
+		}
 		if (n > 0) {
-			received(c, (size_t)n);
+			received(c, hbuf_read(&c->req, &room, n));
 			if (c->closing)
 				return 0;
-			if (c->resp)
+			if (c->answering)
 				continue;
 		}
 		client_close(c);
@@ -193,11 +189,13 @@ static void on_connection(uv_stream_t *srv, int status)
 	struct client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return;
-	c->handles = 2;
-	uv_tcp_init(G.loop, &c->tcp);
-	uv_timer_init(G.loop, &c->timer);
-	c->tcp.data = c->timer.data = c;
-	c->since = uv_now(G.loop);
+	c->g.freed = client_freed;
+	c->req = (struct hbuf){ .buf = c->reqbuf, .cap = METRICS_REQ_MAX, .max = METRICS_REQ_MAX };
+	uv_tcp_init(rt.loop, &c->tcp);
+	uv_timer_init(rt.loop, &c->timer);
+	hgroup_add(&c->g, (uv_handle_t *)&c->tcp);
+	hgroup_add(&c->g, (uv_handle_t *)&c->timer);
+	c->since = uv_now(rt.loop);
 	/* linked in first, so that client_close can take it out again */
 	c->prev = newest;
 	*(newest ? &newest->next : &oldest) = c;
@@ -209,7 +207,7 @@ static void on_connection(uv_stream_t *srv, int status)
 	}
 	/* Full: an evicted idle client or this one is refused; both are counted. */
 	if (open_clients > METRICS_CLIENTS) {
-		G.stats.metrics_refused++;
+		stats.metrics_refused++;
 		if (evict_idle() < 0) {
 			client_close(c);
 			return;
@@ -226,7 +224,7 @@ int metrics_listen(const char *spec)
 	struct sockaddr_storage sa;
 	if (hostport_parse(spec, "127.0.0.1", &sa) < 0)
 		return -EINVAL;
-	uv_tcp_init(G.loop, &server);
+	uv_tcp_init(rt.loop, &server);
 	int rc = uv_tcp_bind(&server, (struct sockaddr *)&sa, 0);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&server, 64, on_connection);

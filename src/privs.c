@@ -61,7 +61,7 @@ int privs_drop(int listen_only, int netns)
 		rc = capng_apply(CAPNG_SELECT_ALL);
 	if (rc < 0)
 		return errno ? -errno : -EPERM;
-	if (G.verbose)
+	if (conf.verbose)
 		fprintf(stderr, "ctlua: capabilities: %s%s%s\n", listen_only ? "none" : "cap_net_admin",
 			user ? ", user " : "", user ? user : "");
 	return 0;

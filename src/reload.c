@@ -70,16 +70,16 @@ static int handover(lua_State *L)
 /* Called on SIGHUP. */
 void reload_run(void)
 {
-	lua_State *old = G.L;
-	struct ctlua_saved saved = state_current();
-	if (!cfg || G.stopping)
+	struct lstate *was = rt.ls;
+	lua_State *old = was->L;
+	if (!cfg || rt.stopping)
 		return;
 	if (call_hook("reload", 0, 1) != LUA_OK) {
 		call_report(old, "reload handlers failed; the running scripts go on");
 		return;
 	}
-	lua_State *L = state_open(cfg, handover, old);
-	if (!L) {
+	struct lstate *ls = state_open(cfg, handover, old);
+	if (!ls) {
 		lua_pop(old, 1);
 		fprintf(stderr, "ctlua: reload failed, the running scripts go on: %s\n", state_error(NULL));
 		fflush(stderr);
@@ -88,6 +88,7 @@ void reload_run(void)
 		return;
 	}
 	lua_pop(old, 1);
+	lua_State *L = ls->L;
 	lua_pushboolean(L, 0);
 	lua_pushboolean(L, 1);
 	if (call_hook("start", 2, 3) != LUA_OK || lua_isnil(L, -3)) {
@@ -95,15 +96,15 @@ void reload_run(void)
 		fprintf(stderr, "ctlua: reload failed, the running scripts go on: cannot subscribe: %s\n",
 			msg ? msg : "?");
 		fflush(stderr);
-		state_close(L);
-		state_restore(&saved);
+		state_close(ls);
+		rt.ls = was;
 		if (call_hook("resubscribe", 0, 0) != LUA_OK)
 			call_report(old, "resubscribe");
 		return;
 	}
 	lua_settop(L, 0);
-	state_close(old);
-	G.stats.reloads++;
-	if (G.verbose)
+	state_close(was);
+	stats.reloads++;
+	if (conf.verbose)
 		fprintf(stderr, "ctlua: reloaded\n");
 }

@@ -59,7 +59,6 @@ static size_t unflushed;          /* bytes routed since the last flush */
 static int urgent;                /* a terminal is waiting */
 static uv_timer_t flush_timer;
 static int flush_timer_init, flush_armed;
-static int live = 1;              /* recorded input (replay, files) waits for the reader */
 
 static void on_writable(uv_poll_t *p, int status, int events);
 static void recompute(void);
@@ -78,7 +77,7 @@ static void flush_out(struct output *o)
 				 * short included. SIGPIPE is caught, so a reader of
 				 * stdout that went away (ctlua | head) ends ctlua here. */
 				if (errno == EPIPE && o->fd == STDOUT_FILENO)
-					core_stop();
+					rt_stop();
 				o->errors++;
 				o->dropped += o->pending;
 				o->pending = 0;
@@ -99,7 +98,7 @@ static void flush_out(struct output *o)
 	int want = o->buf.n > 0 && o->nonblock && !o->closed;
 	if (want && !o->polling) {
 		if (!o->handle) {
-			uv_poll_init(G.loop, &o->poll, o->fd);
+			uv_poll_init(rt.loop, &o->poll, o->fd);
 			o->poll.data = o;
 			o->handle = 1;
 		}
@@ -211,14 +210,14 @@ void route_batch_end(void)
 {
 	if (!ndirty && !ndirty_sinks)
 		return;
-	if (!live || urgent || unflushed >= COALESCE_BYTES) {
+	if (!rt.live || urgent || unflushed >= COALESCE_BYTES) {
 		route_flush();
 		return;
 	}
 	if (flush_armed)
 		return;
 	if (!flush_timer_init) {
-		uv_timer_init(G.loop, &flush_timer);
+		uv_timer_init(rt.loop, &flush_timer);
 		uv_unref((uv_handle_t *)&flush_timer);   /* every exit path flushes */
 		flush_timer_init = 1;
 	}
@@ -242,8 +241,8 @@ void route_flush(void)
 	ndirty_sinks = 0;
 }
 
-/* A sink closing: its routes go, and it is not flushed again. */
-void route_forget(const struct sink *s)
+/* A sink closing (sink_on_close): its routes go, and it is not flushed again. */
+static void route_forget(const struct sink *s)
 {
 	for (int i = 0; i < ndirty_sinks; i++)
 		if (dirty_sinks[i] == s)
@@ -252,11 +251,6 @@ void route_forget(const struct sink *s)
 		if (routes[i].used && routes[i].sink == s)
 			routes[i].used = 0;
 	recompute();
-}
-
-int route_live(void)
-{
-	return live;
 }
 
 /* The userdata holds a pointer: the poll handle lives until libuv has closed it. */
@@ -281,7 +275,7 @@ static int route_output(lua_State *L)
 	else if (strcmp(t, "stderr") == 0)
 		fd = 2;
 	else if ((fd = open(t, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0)
-		return push_fail(L, errno);
+		return err_push(L, errno);
 	else
 		own = 1;
 	struct output **p = lua_newuserdatauv(L, sizeof(*p), 0);
@@ -291,10 +285,10 @@ static int route_output(lua_State *L)
 			close(fd);
 		return luaL_error(L, "out of memory");
 	}
-	o->fd = fd, o->own_fd = own, o->max_queue = live ? (size_t)maxq : SIZE_MAX;
+	o->fd = fd, o->own_fd = own, o->max_queue = rt.live ? (size_t)maxq : SIZE_MAX;
 	o->tty = isatty(fd);
 	struct stat st;
-	if (live && fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+	if (rt.live && fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
 		/* Ours alone to wait on: a pipe's other end is someone else's. */
 		int fl = fcntl(fd, F_GETFL);
 		if (fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
@@ -402,7 +396,7 @@ static int route_add(lua_State *L)
 	}
 	struct route *r = &routes[slot];
 	r->out = out, r->sink = sink;
-	r->L = G.L;
+	r->L = lstate_of(L)->L;
 	lua_pushvalue(L, 2);
 	r->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	r->kinds = (uint32_t)kinds, r->json = lua_toboolean(L, 3);
@@ -461,7 +455,7 @@ static const luaL_Reg output_meta[] = {
 /* core.output_mode(live): live events may drop lines; recorded ones never do. */
 static int route_mode(lua_State *L)
 {
-	live = lua_toboolean(L, 1);
+	rt.live = lua_toboolean(L, 1);
 	return 0;
 }
 
@@ -475,6 +469,7 @@ static const luaL_Reg route_funcs[] = {
 
 void route_register(lua_State *L)
 {
-	core_class(L, OUTPUT_MT, output_meta, output_methods);
+	rt_class(L, OUTPUT_MT, output_meta, output_methods);
 	luaL_setfuncs(L, route_funcs, 0);
+	sink_on_close(route_forget);
 }

@@ -12,8 +12,8 @@
  * 0.2 s doubling to 5 s. The socket is ours (non-blocking, MSG_NOSIGNAL) on a
  * uv_poll_t. Datagram sinks (a unix socket path, or UDP to HOST:PORT) send each
  * record at once or drop it (EAGAIN, nobody listening), never wait. The uv
- * handles live in malloc'd memory (closing is asynchronous), the userdata points
- * to it, __gc closes it. A record is framed here (sink:frame: newline, syslog's
+ * handles are one group (handle.h), freed when the last is closed; the userdata
+ * points to it, __gc closes it. A record is framed here (sink:frame: newline, syslog's
  * prefix), so that route.c can write events from C (sink_put, then sink_flush
  * once per batch). With recorded input the queue is unbounded and the sink keeps
  * the loop running until its peer has every line, as a file would be written. */
@@ -30,6 +30,9 @@
 #include <linux/sockios.h>
 #include <lauxlib.h>
 #include "ctlua.h"
+#include "handle.h"
+
+static void (*closed_hook)(const struct sink *s);   /* sink_on_close */
 
 #define SINK_MT "ctlua.sink"
 #define RETRY_MIN_MS 200
@@ -44,6 +47,7 @@ enum { S_TCP, S_UNIX, S_DGRAM, S_UDP };
 struct buf { char *p; size_t off, len, cap; };
 
 struct sink {
+	struct hgroup g;              /* first: the handles' data */
 	int kind;
 	struct sockaddr_storage sa;
 	char path[108];
@@ -51,7 +55,7 @@ struct sink {
 	uv_timer_t retry;
 	int fd;                       /* the socket (-1: none) */
 	int connecting, connected, blocked;   /* blocked: waiting until writable */
-	int closed, handles;
+	int closed;
 	uint64_t retry_ms;
 	struct buf data, lens;        /* queued line bytes; their lengths (uint32_t) */
 	size_t wsent;                 /* bytes of the queue's front written on this connection */
@@ -72,6 +76,8 @@ struct sink {
 	time_t prefix_at;
 	int live;                     /* live events: bounded queue; recorded ones wait */
 };
+
+_Static_assert(offsetof(struct sink, g) == 0, "a handle's data is its group and its sink");
 
 /* Room for n more bytes at the end of b. Sliding the live part to the front only
  * when that moves no more than it frees, else reallocating to twice what is
@@ -166,24 +172,22 @@ static void free_frame(struct sink *s)
 	free(s->head), free(s->clock), free(s->tail);
 }
 
-static void free_if_done(struct sink *s)
+/* The retry timer closes only in sink_close, so the last handle closed means
+ * the sink is closed. */
+static void sink_freed(struct hgroup *g)
 {
-	if (s->closed && s->handles == 0) {
-		free(s->data.p);
-		free(s->lens.p);
-		free(s->pre);
-		free_frame(s);
-		free(s);
-	}
+	struct sink *s = (struct sink *)g;
+	free(s->data.p);
+	free(s->lens.p);
+	free(s->pre);
+	free_frame(s);
+	free(s);
 }
 
-static void handle_closed(uv_handle_t *h)
+static void poll_closed(uv_handle_t *h)
 {
-	struct sink *s = h->data;
-	s->handles--;
-	if (h == (uv_handle_t *)&s->poll)
-		retry_later(s);
-	free_if_done(s);
+	retry_later(h->data);
+	hgroup_closed(h);
 }
 
 /* Counts as sent the lines the kernel says the peer has: for TCP the bytes
@@ -239,7 +243,7 @@ static void settle(struct sink *s)
 }
 
 /* The connection broke or never came: what it had not confirmed is dropped,
- * lines never written stay queued; handle_closed retries. */
+ * lines never written stay queued; poll_closed retries. */
 static void disconnect(struct sink *s)
 {
 	if (s->fd < 0)
@@ -255,7 +259,7 @@ static void disconnect(struct sink *s)
 	free(s->pre);
 	s->pre = NULL, s->pre_len = s->pre_w = 0;
 	s->connecting = s->connected = s->blocked = 0;
-	uv_close((uv_handle_t *)&s->poll, handle_closed);   /* stops polling at once */
+	uv_close((uv_handle_t *)&s->poll, poll_closed);   /* stops polling at once */
 	close(s->fd);
 	s->fd = -1;
 }
@@ -306,12 +310,12 @@ static void flush(struct sink *s)
  * ahead of the lines queued meanwhile. Not counted as a line. */
 static void take_preamble(struct sink *s)
 {
-	if (s->on_connect == LUA_NOREF || s->L != G.L)
+	if (s->on_connect == LUA_NOREF || s->L != rt.ls->L)
 		return;
 	lua_State *L = s->L;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->on_connect);
 	if (call_protected(L, 0, 1) != LUA_OK) {
-		G.stats.timer_errors++;
+		stats.timer_errors++;
 		call_report(L, "sink on_connect error");
 		return;
 	}
@@ -383,14 +387,13 @@ static void start_connect(struct sink *s)
 		return;
 	}
 	int rc = connect(fd, (struct sockaddr *)&s->sa, salen);
-	if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(G.loop, &s->poll, fd) < 0) {
+	if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(rt.loop, &s->poll, fd) < 0) {
 		close(fd);
 		retry_later(s);
 		return;
 	}
 	uv_unref((uv_handle_t *)&s->poll);   /* a sink alone keeps nothing running */
-	s->poll.data = s;
-	s->handles++;
+	hgroup_add(&s->g, (uv_handle_t *)&s->poll);
 	s->fd = fd;
 	if (rc == 0) {
 		on_connected(s);
@@ -427,10 +430,10 @@ static int sink_open(lua_State *L)
 	if (!s)
 		return luaL_error(L, "out of memory");
 	s->kind = kind, s->fd = -1, s->retry_ms = RETRY_MIN_MS;
-	s->live = route_live();
+	s->live = rt.live;
 	s->max_queue = s->live ? (size_t)maxq : SIZE_MAX;   /* recorded input waits, never drops */
-	s->poll.data = s;
-	s->L = G.L, s->on_connect = LUA_NOREF;
+	s->g.freed = sink_freed;
+	s->L = lstate_of(L)->L, s->on_connect = LUA_NOREF;
 	if (kind == S_TCP || kind == S_UDP) {
 		int rc = hostport_parse(addr, NULL, &s->sa);
 		if (rc < 0) {
@@ -456,12 +459,11 @@ static int sink_open(lua_State *L)
 			if (s->fd >= 0)
 				close(s->fd);
 			free(s);
-			return push_fail(L, e);
+			return err_push(L, e);
 		}
 	} else {
-		uv_timer_init(G.loop, &s->retry);
-		s->retry.data = s;
-		s->handles = 1;
+		uv_timer_init(rt.loop, &s->retry);
+		hgroup_add(&s->g, (uv_handle_t *)&s->retry);
 		uv_unref((uv_handle_t *)&s->retry);
 	}
 	struct sink **p = lua_newuserdatauv(L, sizeof(*p), 0);
@@ -631,7 +633,8 @@ static int sink_close(lua_State *L)
 	if (!s)
 		return 0;
 	*p = NULL;
-	route_forget(s);
+	if (closed_hook)
+		closed_hook(s);
 	s->closed = 1;
 	luaL_unref(L, LUA_REGISTRYINDEX, s->on_connect);
 	s->on_connect = LUA_NOREF;
@@ -641,8 +644,8 @@ static int sink_close(lua_State *L)
 		free(s);
 		return 0;
 	}
-	disconnect(s);                    /* closed: handle_closed will not retry */
-	uv_close((uv_handle_t *)&s->retry, handle_closed);
+	disconnect(s);                    /* closed: poll_closed will not retry */
+	hgroup_close((uv_handle_t *)&s->retry);
 	return 0;
 }
 
@@ -665,8 +668,14 @@ static const luaL_Reg sink_funcs[] = {
 	{ NULL, NULL },
 };
 
+/* Who is told when a sink closes (route.c, above: it drops its routes to it). */
+void sink_on_close(void (*fn)(const struct sink *s))
+{
+	closed_hook = fn;
+}
+
 void sink_register(lua_State *L)
 {
-	core_class(L, SINK_MT, sink_meta, sink_methods);
+	rt_class(L, SINK_MT, sink_meta, sink_methods);
 	luaL_setfuncs(L, sink_funcs, 0);
 }

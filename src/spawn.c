@@ -4,30 +4,27 @@
  * counted and dropped), optional stdin text is written, and the callback gets
  * (code, stdout, stderr, signal, stdin_error) once the process has exited and
  * both pipes are drained; stdin_error names why not all the stdin text went in
- * ("EPIPE": the command exited or closed its stdin first), nil when it all did. The handles live in malloc'd memory released in the last close callback;
- * the registry anchors the Lua side until then. */
+ * ("EPIPE": the command exited or closed its stdin first), nil when it all did.
+ * The handles are one group (handle.h), freed in the last close callback; the
+ * registry anchors the Lua side until then. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <lauxlib.h>
 #include "ctlua.h"
+#include "handle.h"
 
 #define SPAWN_MAX (1 << 20)
 #define SPAWN_MT "ctlua.process"
 
-struct out { char *buf; size_t len, cap, dropped; };
-
 struct proc {
+	struct hgroup g;     /* first: the handles' data */
 	uv_process_t p;
 	uv_pipe_t in, out, err;
-	uv_write_t wr;
-	uv_buf_t wbuf;
-	char *stdin_text;
-	struct out o, e;
+	struct hwrite wr;    /* the stdin text */
+	struct hbuf o, e;    /* stdout, stderr */
 	int cb;              /* registry ref of the callback, or LUA_NOREF */
 	int self;            /* registry ref anchoring the userdata until done */
-	int open;            /* handles not yet closed */
 	int64_t status;
 	int signal;
 	int exited;
@@ -36,6 +33,8 @@ struct proc {
 	lua_State *L;        /* the state that started it; NULL once detached */
 	struct proc *next, **prevp;   /* the list of running processes, for shutdown */
 };
+
+_Static_assert(offsetof(struct proc, g) == 0, "a handle's data is its group and its proc");
 
 static struct proc *running;
 
@@ -71,10 +70,11 @@ static void release(struct proc *pr)
 	pr->L = NULL;
 }
 
-static void finish(struct proc *pr)
+static void finish(struct hgroup *g)
 {
+	struct proc *pr = (struct proc *)g;
 	lua_State *L = pr->L;
-	if (L && pr->cb != LUA_NOREF && !G.stopping) {
+	if (L && pr->cb != LUA_NOREF && !rt.stopping) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, pr->cb);
 		lua_pushinteger(L, pr->status);
 		lua_pushlstring(L, pr->o.buf ? pr->o.buf : "", pr->o.len);
@@ -84,11 +84,11 @@ static void finish(struct proc *pr)
 		else
 			lua_pushnil(L);
 		if (pr->stdin_err)
-			lua_pushstring(L, uv_err_name(pr->stdin_err));
+			lua_pushstring(L, err_name(-pr->stdin_err));
 		else
 			lua_pushnil(L);
 		if (call_protected(L, 5, 0) != LUA_OK) {
-			G.stats.timer_errors++;
+			stats.timer_errors++;
 			call_report(L, "spawn callback error");
 		}
 	}
@@ -98,61 +98,29 @@ static void finish(struct proc *pr)
 		if (pr->next)
 			pr->next->prevp = pr->prevp;
 	}
-	free(pr->o.buf);
-	free(pr->e.buf);
-	free(pr->stdin_text);
+	hbuf_free(&pr->o);
+	hbuf_free(&pr->e);
 	free(pr);
 }
 
-static void on_close(uv_handle_t *h)
+static struct hbuf *output(uv_handle_t *h)
 {
 	struct proc *pr = h->data;
-	if (--pr->open == 0)
-		finish(pr);
-}
-
-static void close_once(uv_handle_t *h)
-{
-	if (!uv_is_closing(h))
-		uv_close(h, on_close);
+	return (uv_pipe_t *)h == &pr->out ? &pr->o : &pr->e;
 }
 
 static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf)
 {
 	(void)want;
-	struct proc *pr = h->data;
-	struct out *o = (uv_pipe_t *)h == &pr->out ? &pr->o : &pr->e;
-	static char sink[4096];
-	if (o->len >= SPAWN_MAX) {                 /* over the cap: read into a sink */
-		*buf = uv_buf_init(sink, sizeof(sink));
-		return;
-	}
-	if (o->cap - o->len < 4096) {
-		size_t cap = o->cap ? o->cap * 2 : 8192;
-		char *b = realloc(o->buf, cap);
-		if (!b) {
-			*buf = uv_buf_init(sink, sizeof(sink));
-			return;
-		}
-		o->buf = b, o->cap = cap;
-	}
-	*buf = uv_buf_init(o->buf + o->len, (unsigned)(o->cap - o->len));
+	hbuf_alloc(output(h), buf);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	struct proc *pr = s->data;
-	struct out *o = (uv_pipe_t *)s == &pr->out ? &pr->o : &pr->e;
-	if (n > 0) {
-		if (o->buf && buf->base >= o->buf && buf->base < o->buf + o->cap)
-			o->len += (size_t)n;
-		else
-			o->dropped += (size_t)n;
-		if (o->len > SPAWN_MAX)
-			o->dropped += o->len - SPAWN_MAX, o->len = SPAWN_MAX;
-	} else if (n < 0) {
-		close_once((uv_handle_t *)s);
-	}
+	if (n < 0)
+		hgroup_close((uv_handle_t *)s);
+	else
+		hbuf_read(output((uv_handle_t *)s), buf, n);
 }
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
@@ -161,7 +129,15 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 	pr->status = status;
 	pr->signal = sig;
 	pr->exited = 1;
-	close_once((uv_handle_t *)p);
+	hgroup_close((uv_handle_t *)p);
+}
+
+static void close_all(struct proc *pr)
+{
+	hgroup_close((uv_handle_t *)&pr->p);
+	hgroup_close((uv_handle_t *)&pr->in);
+	hgroup_close((uv_handle_t *)&pr->out);
+	hgroup_close((uv_handle_t *)&pr->err);
 }
 
 /* A command that exits without reading its stdin makes this fail with EPIPE
@@ -171,7 +147,7 @@ static void on_written(uv_write_t *w, int status)
 	struct proc *pr = w->data;
 	if (status < 0 && status != UV_ECANCELED)
 		pr->stdin_err = status;
-	close_once((uv_handle_t *)&pr->in);
+	hgroup_close((uv_handle_t *)&pr->in);
 }
 
 /* ct.spawn(argv [, opts] [, on_exit]) -> process | nil, message, code
@@ -224,10 +200,15 @@ static int spawn_spawn(lua_State *L)
 	if (!pr)
 		return luaL_error(L, "out of memory");
 	pr->cb = LUA_NOREF, pr->self = LUA_NOREF;
-	uv_pipe_init(G.loop, &pr->out, 0);
-	uv_pipe_init(G.loop, &pr->err, 0);
-	uv_pipe_init(G.loop, &pr->in, 0);
-	pr->p.data = pr->out.data = pr->err.data = pr->in.data = pr;
+	pr->g.freed = finish;
+	pr->o.max = pr->e.max = SPAWN_MAX;
+	uv_pipe_init(rt.loop, &pr->out, 0);
+	uv_pipe_init(rt.loop, &pr->err, 0);
+	uv_pipe_init(rt.loop, &pr->in, 0);
+	hgroup_add(&pr->g, (uv_handle_t *)&pr->out);
+	hgroup_add(&pr->g, (uv_handle_t *)&pr->err);
+	hgroup_add(&pr->g, (uv_handle_t *)&pr->in);
+	hgroup_add(&pr->g, (uv_handle_t *)&pr->p);   /* uv_spawn initialises it, failing or not */
 	uv_stdio_container_t stdio[3] = {
 		{ .flags = stdin_text ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE,
 		  .data.stream = (uv_stream_t *)&pr->in },
@@ -238,18 +219,10 @@ static int spawn_spawn(lua_State *L)
 		.exit_cb = on_exit_cb, .file = args[0], .args = (char **)args,
 		.stdio_count = 3, .stdio = stdio,
 	};
-	int rc = uv_spawn(G.loop, &pr->p, &o);
-	pr->open = 4;
+	int rc = uv_spawn(rt.loop, &pr->p, &o);
 	if (rc < 0) {
-		/* the pipes (and the process handle) still need closing */
-		close_once((uv_handle_t *)&pr->p);
-		close_once((uv_handle_t *)&pr->in);
-		close_once((uv_handle_t *)&pr->out);
-		close_once((uv_handle_t *)&pr->err);
-		lua_pushnil(L);
-		lua_pushstring(L, uv_strerror(rc));
-		lua_pushstring(L, errno_name(-rc));
-		return 3;
+		close_all(pr);      /* the pipes (and the process handle) still need closing */
+		return err_push(L, -rc);
 	}
 	pr->next = running;
 	if (running)
@@ -259,25 +232,20 @@ static int spawn_spawn(lua_State *L)
 	uv_read_start((uv_stream_t *)&pr->out, on_alloc, on_read);
 	uv_read_start((uv_stream_t *)&pr->err, on_alloc, on_read);
 	if (stdin_text) {
-		pr->stdin_text = malloc(stdin_len ? stdin_len : 1);
-		int wrc = UV_ENOMEM;
-		if (pr->stdin_text) {
-			memcpy(pr->stdin_text, stdin_text, stdin_len);
-			pr->wbuf = uv_buf_init(pr->stdin_text, (unsigned)stdin_len);
-			pr->wr.data = pr;
-			wrc = uv_write(&pr->wr, (uv_stream_t *)&pr->in, &pr->wbuf, 1, on_written);
-		}
+		uv_buf_t text = uv_buf_init((char *)stdin_text, (unsigned)stdin_len);
+		pr->wr.req.data = pr;
+		int wrc = hwrite_start(&pr->wr, (uv_stream_t *)&pr->in, &text, 1, on_written);
 		if (wrc < 0) {
 			pr->stdin_err = wrc;
-			close_once((uv_handle_t *)&pr->in);
+			hgroup_close((uv_handle_t *)&pr->in);
 		}
 	} else {
-		close_once((uv_handle_t *)&pr->in);
+		hgroup_close((uv_handle_t *)&pr->in);
 	}
 	struct proc **ud = lua_newuserdatauv(L, sizeof(*ud), 0);
 	*ud = pr;
 	pr->ud = ud;
-	pr->L = G.L;         /* the main thread, not a coroutine that may be gone */
+	pr->L = lstate_of(L)->L;  /* the main thread, not a coroutine that may be gone */
 	luaL_setmetatable(L, SPAWN_MT);
 	if (cbi) {
 		lua_pushvalue(L, cbi);
@@ -294,10 +262,10 @@ static int spawn_kill(lua_State *L)
 	struct proc **ud = luaL_checkudata(L, 1, SPAWN_MT);
 	int sig = (int)luaL_optinteger(L, 2, 15);
 	if (!*ud || (*ud)->exited)
-		return push_fail(L, ESRCH);
+		return err_push(L, ESRCH);
 	int rc = uv_process_kill(&(*ud)->p, sig);
 	if (rc < 0)
-		return push_fail(L, -rc);
+		return err_push(L, -rc);
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -323,15 +291,11 @@ void spawn_detach(lua_State *L)
 
 /* At shutdown, before the Lua state goes: close what is still open of every
  * running command (the commands themselves go on); the close callbacks then free
- * them on the next loop turn, without calling into Lua (G.stopping). */
+ * them on the next loop turn, without calling into Lua (rt.stopping). */
 void spawn_close_all(void)
 {
-	for (struct proc *pr = running; pr; pr = pr->next) {
-		close_once((uv_handle_t *)&pr->p);
-		close_once((uv_handle_t *)&pr->in);
-		close_once((uv_handle_t *)&pr->out);
-		close_once((uv_handle_t *)&pr->err);
-	}
+	for (struct proc *pr = running; pr; pr = pr->next)
+		close_all(pr);
 }
 
 static const luaL_Reg spawn_methods[] = {
@@ -351,6 +315,6 @@ static const luaL_Reg spawn_funcs[] = {
 
 void spawn_register(lua_State *L)
 {
-	core_class(L, SPAWN_MT, spawn_meta, spawn_methods);
+	rt_class(L, SPAWN_MT, spawn_meta, spawn_methods);
 	luaL_setfuncs(L, spawn_funcs, 0);
 }

@@ -70,31 +70,22 @@ static int load_runtime(lua_State *L, const struct config *c)
 	return 0;
 }
 
-/* The current state's part of G, to put back with state_restore. */
-struct ctlua_saved state_current(void)
+/* Builds a state and makes it current (rt.ls): the runtime, arg, then each script
+ * with the script arguments as `...`. handover: a C function pushing the value for
+ * core.handover, or NULL. Returns the state, or NULL with state_error() set; the
+ * current state is then as it was. */
+struct lstate *state_open(const struct config *c, lua_CFunction handover, void *hdata)
 {
-	return (struct ctlua_saved){ G.L, G.hooks_ref, G.dispatch_ref, G.memp };
-}
-
-void state_restore(const struct ctlua_saved *s)
-{
-	G.L = s->L, G.hooks_ref = s->hooks_ref, G.dispatch_ref = s->dispatch_ref, G.memp = s->memp;
-}
-
-/* Builds a state and makes it current (G.L, its hooks, its memory count): the
- * runtime, arg, then each script with the script arguments as `...`. handover:
- * a C function pushing the value for core.handover, or NULL. Returns the state, or
- * NULL with state_error() set; G is then as it was. */
-lua_State *state_open(const struct config *c, lua_CFunction handover, void *hdata)
-{
-	struct ctlua_saved saved = state_current();
-	size_t *mem = calloc(1, sizeof(*mem));
-	lua_State *L = mem ? lua_newstate(call_alloc, mem) : NULL;
+	struct lstate *saved = rt.ls;
+	struct lstate *ls = calloc(1, sizeof(*ls));
+	lua_State *L = ls ? lua_newstate(call_alloc, ls) : NULL;
 	if (!L) {
-		free(mem);
+		free(ls);
 		fail(EXIT_SYSTEM, "%s", "out of memory");
 		return NULL;
 	}
+	ls->L = L, ls->mem_limit = conf.mem_limit;
+	ls->hooks_ref = ls->dispatch_ref = LUA_NOREF;
 	lua_atpanic(L, panic);
 	/* Generational GC: event tables die young, and a minor collection never walks
 	 * the scripts' long-lived state (measured: about 6 % fewer instructions per
@@ -102,7 +93,7 @@ lua_State *state_open(const struct config *c, lua_CFunction handover, void *hdat
 	lua_gc(L, LUA_GCGEN, 0, 0);
 	call_limits(L);            /* before anything runs: every thread inherits the hook */
 	call_loading(1, c->luadir);
-	G.L = L, G.memp = mem, G.hooks_ref = G.dispatch_ref = LUA_NOREF;
+	rt.ls = ls;
 
 	if (handover) {
 		lua_pushcfunction(L, handover);
@@ -130,7 +121,7 @@ lua_State *state_open(const struct config *c, lua_CFunction handover, void *hdat
 	}
 	lua_setglobal(L, "arg");
 
-	for (int i = 0; i < c->nscripts + c->nchunks && !G.stopping; i++) {
+	for (int i = 0; i < c->nscripts + c->nchunks && !rt.stopping; i++) {
 		const char *chunk = i < c->nscripts ? NULL : c->chunks[i - c->nscripts];
 		int st = chunk ? luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)")
 			       : script_load(L, c, c->scripts[i]);
@@ -146,11 +137,11 @@ lua_State *state_open(const struct config *c, lua_CFunction handover, void *hdat
 		}
 	}
 	call_loading(0, NULL);
-	return L;
+	return ls;
 bad:
 	call_loading(0, NULL);
-	state_close(L);
-	state_restore(&saved);
+	state_close(ls);
+	rt.ls = saved;
 	return NULL;
 }
 
@@ -158,14 +149,13 @@ bad:
  * (their __gc), its running processes are detached (they finish unobserved). The
  * scripts' finalizers run too, under a budget like any call (a looping one meets
  * the watchdog: Lua runs no hook inside __gc). */
-void state_close(lua_State *L)
+void state_close(struct lstate *ls)
 {
-	size_t *mem;
-	lua_getallocf(L, (void **)&mem);
+	lua_State *L = ls->L;
 	spawn_detach(L);
 	route_drop_state(L);
 	call_arm();
 	lua_close(L);
 	call_disarm();
-	free(mem);
+	free(ls);
 }

@@ -30,45 +30,6 @@ static struct nf_conntrack *fresh(lua_State *L)
 	return scratch;
 }
 
-const char *errno_name(int e)
-{
-	switch (e) {
-	case ENOENT: return "ENOENT";
-	case EEXIST: return "EEXIST";
-	case EPERM: return "EPERM";
-	case EACCES: return "EACCES";
-	case EINVAL: return "EINVAL";
-	case ENOSPC: return "ENOSPC";
-	case EBUSY: return "EBUSY";
-	case ENOMEM: return "ENOMEM";
-	case ENOBUFS: return "ENOBUFS";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case EAFNOSUPPORT: return "EAFNOSUPPORT";
-	case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
-	case ETIME: return "ETIME";
-	case EAGAIN: return "EAGAIN";
-	case EINTR: return "EINTR";
-	}
-	return "EIO";
-}
-
-/* Pushes nil, strerror(e), errno-name(e); returns 3. */
-int push_fail(lua_State *L, int e)
-{
-	lua_pushnil(L);
-	lua_pushstring(L, strerror(e));
-	lua_pushstring(L, errno_name(e));
-	return 3;
-}
-
-static int push_ok_or_fail(lua_State *L, int rc)
-{
-	if (rc < 0)
-		return push_fail(L, -rc);
-	lua_pushboolean(L, 1);
-	return 1;
-}
-
 static uint16_t ct_type(int msg)
 {
 	return (uint16_t)((NFNL_SUBSYS_CTNETLINK << 8) | msg);
@@ -85,12 +46,12 @@ static int table_get(lua_State *L)
 	size_t len = 0;
 	int rc = cmd_request(nlh, reply, sizeof(reply), &len);
 	if (rc < 0)
-		return push_fail(L, -rc);
+		return err_push(L, -rc);
 	if (len == 0)
-		return push_fail(L, ENOENT);
-	if (!convert_msg(L, (struct nlmsghdr *)reply, 0, EV_ENTRY, core_now(),
+		return err_push(L, ENOENT);
+	if (!convert_msg(L, (struct nlmsghdr *)reply, 0, EV_ENTRY, rt_now(),
 			 netns_mode ? netns_name(cmd_current()) : NULL, 0))
-		return push_fail(L, EINVAL);
+		return err_push(L, EINVAL);
 	return 1;
 }
 
@@ -102,7 +63,7 @@ static int table_create(lua_State *L)
 	struct nlmsghdr *nlh = cmd_msg(NULL, ct_type(IPCTNL_MSG_CT_NEW), (uint8_t)family,
 				       NLM_F_CREATE | NLM_F_EXCL);
 	nfct_nlmsg_build(nlh, ct);
-	return push_ok_or_fail(L, cmd_request(nlh, NULL, 0, NULL));
+	return err_push_rc(L, cmd_request(nlh, NULL, 0, NULL));
 }
 
 /* core.ct_update(t, changes) -> true | nil, message, code
@@ -120,7 +81,7 @@ static int table_update(lua_State *L)
 	nfct_nlmsg_build(nlh, ct);
 	if (mask && nfct_attr_is_set(ct, ATTR_MARK))
 		mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask));
-	return push_ok_or_fail(L, cmd_request(nlh, NULL, 0, NULL));
+	return err_push_rc(L, cmd_request(nlh, NULL, 0, NULL));
 }
 
 /* core.ct_delete(t) -> true | nil, message, code ("ENOENT": already gone) */
@@ -130,7 +91,7 @@ static int table_delete(lua_State *L)
 	int family = build_ct(L, 1, ct, BUILD_KEY, 1, "delete");
 	struct nlmsghdr *nlh = cmd_msg(NULL, ct_type(IPCTNL_MSG_CT_DELETE), (uint8_t)family, 0);
 	nfct_nlmsg_build(nlh, ct);
-	return push_ok_or_fail(L, cmd_request(nlh, NULL, 0, NULL));
+	return err_push_rc(L, cmd_request(nlh, NULL, 0, NULL));
 }
 
 /* core.ct_delete_many(list) -> deleted, gone, failed, first_error_message|nil
@@ -153,7 +114,7 @@ static int table_delete_many(lua_State *L)
 			memset(errs, 0, sizeof(errs[0]) * (size_t)count);
 			int rc = cmd_batch(batch, used, count, errs);
 			if (rc < 0)
-				return push_fail(L, -rc);
+				return err_push(L, -rc);
 			for (int k = 0; k < count; k++) {
 				if (errs[k] == 0)
 					deleted++;
@@ -186,25 +147,12 @@ static int table_delete_many(lua_State *L)
 	return 4;
 }
 
-static uint8_t opt_family(lua_State *L, int arg)
-{
-	const char *f = luaL_optstring(L, arg, NULL);
-	if (!f)
-		return AF_UNSPEC;
-	if (strcmp(f, "ipv4") == 0)
-		return AF_INET;
-	if (strcmp(f, "ipv6") == 0)
-		return AF_INET6;
-	luaL_argerror(L, arg, "\"ipv4\" or \"ipv6\" expected");
-	return 0;
-}
-
 /* core.ct_flush([family]) -> true | nil, message, code */
 static int table_flush(lua_State *L)
 {
-	uint8_t family = opt_family(L, 1);
+	uint8_t family = (uint8_t)family_opt(L, 1);
 	struct nlmsghdr *nlh = cmd_msg(NULL, ct_type(IPCTNL_MSG_CT_DELETE), family, 0);
-	return push_ok_or_fail(L, cmd_request(nlh, NULL, 0, NULL));
+	return err_push_rc(L, cmd_request(nlh, NULL, 0, NULL));
 }
 
 static int stats_cb(const struct nlattr *a, void *data)
@@ -223,7 +171,7 @@ static int table_count(lua_State *L)
 	size_t len = 0;
 	int rc = cmd_request(nlh, reply, sizeof(reply), &len);
 	if (rc < 0)
-		return push_fail(L, -rc);
+		return err_push(L, -rc);
 	uint32_t n = 0;
 	if (len)
 		mnl_attr_parse((struct nlmsghdr *)reply, sizeof(struct nfgenmsg), stats_cb, &n);
@@ -260,7 +208,7 @@ static int table_dump(lua_State *L)
 	const char *kind = luaL_checkstring(L, 1);
 	int exp = strcmp(kind, "expect") == 0;
 	lua_settop(L, 6);      /* the userdata pushed below must not look like an argument */
-	uint8_t family = opt_family(L, 2);
+	uint8_t family = (uint8_t)family_opt(L, 2);
 	struct dump *d = lua_newuserdatauv(L, sizeof(*d), 0);
 	memset(d, 0, sizeof(*d));
 	d->exp = exp;
@@ -271,7 +219,7 @@ static int table_dump(lua_State *L)
 	if (!d->nl) {
 		int e = d->buf ? errno : ENOMEM;
 		dump_close(d);
-		return push_fail(L, e);
+		return err_push(L, e);
 	}
 	d->portid = mnl_socket_get_portid(d->nl);
 	uint16_t type = exp ? (uint16_t)((NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_GET)
@@ -295,11 +243,11 @@ static int table_dump(lua_State *L)
 		nfct_filter_dump_destroy(f);
 	}
 	d->seq = nlh->nlmsg_seq;
-	G.stats.commands++;
+	stats.commands++;
 	if (mnl_socket_sendto(d->nl, nlh, nlh->nlmsg_len) < 0) {
 		int e = errno;
 		dump_close(d);
-		return push_fail(L, e);
+		return err_push(L, e);
 	}
 	return 1;
 }
@@ -346,7 +294,7 @@ static int dump_next(lua_State *L)
 		if (nlh->nlmsg_type < NLMSG_MIN_TYPE)
 			continue;
 		/* Entries carry the namespace they came from. */
-		int got = convert_msg(L, nlh, d->exp, EV_ENTRY, core_now(),
+		int got = convert_msg(L, nlh, d->exp, EV_ENTRY, rt_now(),
 				      netns_mode ? netns_name(d->ns) : NULL, 0);
 		if (!got)
 			continue;
@@ -374,7 +322,7 @@ static int dump_errno(lua_State *L)
 	struct dump *d = luaL_checkudata(L, 1, DUMP_MT);
 	if (!d->err)
 		return 0;
-	lua_pushstring(L, errno_name(d->err));
+	lua_pushstring(L, err_name(d->err));
 	return 1;
 }
 
@@ -398,6 +346,6 @@ static const luaL_Reg table_funcs[] = {
 
 void table_register(lua_State *L)
 {
-	core_class(L, DUMP_MT, dump_meta, dump_methods);
+	rt_class(L, DUMP_MT, dump_meta, dump_methods);
 	luaL_setfuncs(L, table_funcs, 0);
 }

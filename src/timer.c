@@ -15,6 +15,7 @@ struct timer {
 	uv_timer_t h;
 	int fn;      /* registry ref of the callback */
 	int self;    /* registry ref anchoring the userdata while armed, or LUA_NOREF */
+	struct lstate *ls;   /* the state it belongs to (its refs are there) */
 };
 
 static struct timer *check_timer(lua_State *L, int idx)
@@ -35,8 +36,8 @@ static void disarm(lua_State *L, struct timer *t)
 static void on_timer(uv_timer_t *h)
 {
 	struct timer *t = h->data;
-	lua_State *L = G.L;
-	if (G.stopping)
+	lua_State *L = t->ls->L;
+	if (rt.stopping)
 		return;
 	int repeating = uv_timer_get_repeat(h) > 0;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, t->fn);
@@ -44,7 +45,7 @@ static void on_timer(uv_timer_t *h)
 	if (!repeating)
 		disarm(L, t);                          /* one-shot: garbage once fn returns */
 	if (call_protected(L, 1, 0) != LUA_OK) {
-		G.stats.timer_errors++;
+		stats.timer_errors++;
 		call_report(L, "timer error");
 	}
 }
@@ -65,8 +66,9 @@ static int start_timer(lua_State *L, int repeat)
 	struct timer *t = calloc(1, sizeof(*t));
 	if (!t)
 		return luaL_error(L, "out of memory");
-	uv_timer_init(G.loop, &t->h);
+	uv_timer_init(rt.loop, &t->h);
 	t->h.data = t;
+	t->ls = lstate_of(L);    /* its main thread, not a coroutine that may be gone */
 	*p = t;
 	lua_pushvalue(L, 2);
 	t->fn = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -142,6 +144,6 @@ static const luaL_Reg timer_funcs[] = {
 
 void timer_register(lua_State *L)
 {
-	core_class(L, TIMER_MT, timer_meta, timer_methods);
+	rt_class(L, TIMER_MT, timer_meta, timer_methods);
 	luaL_setfuncs(L, timer_funcs, 0);
 }

@@ -7,6 +7,8 @@
 -- `reply = {...}`, `tuple = {...}`, `master = {...}`, `mask = {...}` name a direction.
 -- Addresses accept CIDR ("10.0.0.0/8", "fd00::/8"); an address of the other family
 -- never matches.
+-- M.init(env) once (ctlua.lua does): field names and protocol numbers from C.
+-- Scripts may require it for M.compile.
 
 local M = {}
 
@@ -23,15 +25,22 @@ local NOT_FILTERABLE = { event = true, time = true }
 
 local fields          -- { conntrack = {name=true}, expect = {...}, tuple = {...} }
 
-function M.init(c)
-  core = c
-  local f = c.fields()
+local PROTO_NAMES     -- name -> number (core.fields().protocols)
+local PROTO_BY_NUM    -- number -> name
+
+--- M.init(env): env.core (addresses), env.fields (conntrack, expect and tuple
+-- field lists; protocols)
+function M.init(env)
+  core = env.core
+  local f = env.fields
   fields = {}
-  for class, list in pairs(f) do
+  for _, class in ipairs { "conntrack", "expect", "tuple" } do
     local set = {}
-    for _, name in ipairs(list) do set[name] = true end
+    for _, name in ipairs(f[class]) do set[name] = true end
     fields[class] = set
   end
+  PROTO_NAMES, PROTO_BY_NUM = f.protocols, {}
+  for k, v in pairs(PROTO_NAMES) do PROTO_BY_NUM[v] = k end
 end
 
 -- Errors carry no position: ct.on re-raises them at the script's call site.
@@ -81,11 +90,6 @@ end
 local function conv_state(v, what)
   return conv_string(v, what):upper()
 end
-
-local PROTO_NAMES = { tcp = 6, udp = 17, icmp = 1, icmpv6 = 58, sctp = 132, dccp = 33,
-                      gre = 47, udplite = 136 }
-local PROTO_BY_NUM = {}
-for k, v in pairs(PROTO_NAMES) do PROTO_BY_NUM[v] = k end
 
 local function conv_proto(v, what)
   if type(v) == "number" then

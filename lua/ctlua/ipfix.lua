@@ -12,8 +12,17 @@
 -- seconds over UDP, once per connection over TCP. Sending never blocks: over
 -- UDP a message that cannot go now is dropped, over TCP the stream sink queues
 -- up to `max_queue` bytes; dropped records are counted.
+-- M.init(env): env.core (addresses), env.ct (the exporter writes to a ct.sink,
+-- registers ct.on handlers and a ct.every timer, reads ct.now).
+
+local err = require "ctlua.err"
 
 local M = {}
+
+local core, ct
+
+--- M.init(env): env.core, env.ct
+function M.init(env) core, ct = env.core, env.ct end
 
 local pack, concat, floor = string.pack, table.concat, math.floor
 
@@ -181,7 +190,7 @@ end
 --- exporter:export(ev) -> true | false (not a flow, or dropped)
 function Exporter:export(ev)
   if type(ev) ~= "table" then
-    error("bad argument #1 to 'export' (event table expected, got " .. type(ev) .. ")", 2)
+    err.argerror(2, 1, "export", "event table expected, got %s", type(ev))
   end
   local rec, tid = self:record(ev)
   if not rec then return false end
@@ -216,10 +225,11 @@ function Exporter:close()
   self.out:close()
 end
 
--- M.new(core, ct, opts) -> exporter | nil, message, code
-function M.new(core, ct, o)
-  if type(o) ~= "table" then error("bad argument #1 to 'ipfix' (table expected, got " .. type(o) .. ")", 3) end
-  local function bad(what) error("bad argument #1 to 'ipfix' (" .. what .. ")", 4) end
+--- ct.ipfix{collector = "HOST:PORT", transport = "udp"|"tcp", domain, template_refresh,
+--           mtu, flush, pen, max_queue, first_seen} -> exporter | nil, message, code
+function M.new(o)
+  if type(o) ~= "table" then err.argerror(3, 1, "ipfix", "table expected, got %s", type(o)) end
+  local function bad(what) err.argerror(4, 1, "ipfix", what) end
   local collector = o.collector
   if type(collector) ~= "string" then bad("collector = \"HOST:PORT\" expected") end
   local transport = o.transport or "udp"

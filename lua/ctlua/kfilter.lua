@@ -11,10 +11,14 @@
 
 local M = {}
 
-local PROTONUM = { tcp = 6, udp = 17, icmp = 1, icmpv6 = 58, sctp = 132, dccp = 33, gre = 47,
-                   udplite = 136 }
-local TCP_STATE = { NONE = 0, SYN_SENT = 1, SYN_RECV = 2, ESTABLISHED = 3, FIN_WAIT = 4,
-                    CLOSE_WAIT = 5, LAST_ACK = 6, TIME_WAIT = 7, CLOSE = 8, SYN_SENT2 = 9 }
+local core
+local PROTONUM, TCP_STATE   -- name -> number (core.fields().protocols, .tcp_states)
+
+--- M.init(env): env.core (addresses), env.fields (protocols, tcp_states)
+function M.init(env)
+  core = env.core
+  PROTONUM, TCP_STATE = env.fields.protocols, env.fields.tcp_states
+end
 local MAX_VALUES = 100    -- libnetfilter_conntrack silently drops entries past ~127
 
 local function values(v)
@@ -54,9 +58,9 @@ local function families(list)
   return v6
 end
 
---- spec(handlers, core) -> kernel filter spec | nil
+--- spec(handlers) -> kernel filter spec | nil
 -- handlers: the conntrack handlers (new, update, destroy) now registered.
-function M.spec(handlers, core)
+function M.spec(handlers)
   if #handlers == 0 then return nil end
   for _, h in ipairs(handlers) do
     if h.filter == nil then return nil end

@@ -5,6 +5,14 @@
 -- (default 1000): a label fed with unbounded values (source ports, addresses)
 -- cannot eat the memory; refused series are counted and exported as
 -- ctlua_metrics_series_refused_total{metric=...}.
+--
+-- Holds the scripts' registry (ct.metrics.counter/gauge/histogram) and the whole
+-- /metrics page: ctlua's own families, read from ct.stats() (M.builtin), then the
+-- scripts' metrics (M.render, the core's metrics hook).
+-- M.init(env): env.ct (ct.stats, ct.count).
+
+local handlers = require "ctlua.handlers"
+local err = require "ctlua.err"
 
 local M = {}
 
@@ -50,21 +58,21 @@ local function series(m, labels, fname)
   local names = m.labelnames
   if #names == 0 then
     if labels ~= nil and (type(labels) ~= "table" or next(labels) ~= nil) then
-      error(format("bad argument #1 to '%s' (metric '%s' has no labels)", fname, m.name), 4)
+      err.argerror(4, 1, fname, "metric '%s' has no labels", m.name)
     end
     local s = m.series[""]
     if not s then s = m.new(); s.values = {}; m.series[""] = s; m.order[1] = "" end
     return s
   end
   if type(labels) ~= "table" then
-    error(format("bad argument #1 to '%s' (table of labels expected, got %s)", fname, type(labels)), 4)
+    err.argerror(4, 1, fname, "table of labels expected, got %s", type(labels))
   end
   local values = {}
   for i = 1, #names do
     local v = labels[names[i]]
     if v == nil then v = labels[i] end
     if v == nil then
-      error(format("bad argument #1 to '%s' (label '%s' missing)", fname, names[i]), 4)
+      err.argerror(4, 1, fname, "label '%s' missing", names[i])
     end
     values[i] = tostring(v)
   end
@@ -85,10 +93,10 @@ end
 
 local function checknum(v, fname, argn, nonneg)
   if type(v) ~= "number" then
-    error(format("bad argument #%d to '%s' (number expected, got %s)", argn, fname, type(v)), 4)
+    err.argerror(4, argn, fname, "number expected, got %s", type(v))
   end
   if nonneg and v < 0 then
-    error(format("bad argument #%d to '%s' (a counter only goes up)", argn, fname), 4)
+    err.argerror(4, argn, fname, "a counter only goes up")
   end
 end
 
@@ -173,14 +181,10 @@ local function render_metric(out, m)
   end
 end
 
-M.escape_label = escape_label
-M.header = header
-M.histogram_lines = histogram_lines
-
 local Registry = {}
 Registry.__index = Registry
 
-function M.new(reserved)
+local function new_registry(reserved)
   return setmetatable({ metrics = {}, order = {}, reserved = reserved or "^ctlua_" }, Registry)
 end
 
@@ -189,34 +193,34 @@ local DEFAULT_BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 -- registry:define(kind, fname, name, help, labelnames, buckets, opts) -> metric
 function Registry:define(kind, fname, name, help, labelnames, buckets, opts)
   if type(name) ~= "string" or not name:match(NAME) then
-    error(format("bad argument #1 to '%s' (metric name [a-zA-Z_:][a-zA-Z0-9_:]* expected)", fname), 3)
+    err.argerror(3, 1, fname, "metric name [a-zA-Z_:][a-zA-Z0-9_:]* expected")
   end
   if name:match(self.reserved) then
-    error(format("bad argument #1 to '%s' (names starting with ctlua_ are ctlua's own)", fname), 3)
+    err.argerror(3, 1, fname, "names starting with ctlua_ are ctlua's own")
   end
   if type(help) ~= "string" then
-    error(format("bad argument #2 to '%s' (help text expected, got %s)", fname, type(help)), 3)
+    err.argerror(3, 2, fname, "help text expected, got %s", type(help))
   end
   labelnames = labelnames or {}
   if type(labelnames) ~= "table" then
-    error(format("bad argument #3 to '%s' (list of label names expected)", fname), 3)
+    err.argerror(3, 3, fname, "list of label names expected")
   end
   local names = {}
   for i, l in ipairs(labelnames) do
     if type(l) ~= "string" or not l:match(LABEL) or l:match("^__") or (kind == "histogram" and l == "le") then
-      error(format("bad argument #3 to '%s' (bad label name %s)", fname, tostring(l)), 3)
+      err.argerror(3, 3, fname, "bad label name %s", tostring(l))
     end
     names[i] = l
   end
   if kind == "histogram" then
     buckets = buckets or DEFAULT_BUCKETS
     if type(buckets) ~= "table" or #buckets == 0 then
-      error(format("bad argument #4 to '%s' (list of bucket bounds expected)", fname), 3)
+      err.argerror(3, 4, fname, "list of bucket bounds expected")
     end
     local b = {}
     for i, v in ipairs(buckets) do
       if type(v) ~= "number" or (i > 1 and v <= b[i - 1]) then
-        error(format("bad argument #4 to '%s' (bucket bounds must be increasing numbers)", fname), 3)
+        err.argerror(3, 4, fname, "bucket bounds must be increasing numbers")
       end
       b[i] = v
     end
@@ -225,12 +229,12 @@ function Registry:define(kind, fname, name, help, labelnames, buckets, opts)
   opts = opts or {}
   local max = opts.max_series or 1000
   if math.type(max) ~= "integer" or max < 1 then
-    error(format("bad argument to '%s' (max_series must be a positive integer)", fname), 3)
+    err.argerror(3, nil, fname, "max_series must be a positive integer")
   end
   local old = self.metrics[name]
   if old then
     if old.kind ~= kind or concat(old.labelnames, ",") ~= concat(names, ",") then
-      error(format("bad argument #1 to '%s' (metric '%s' exists as another %s)", fname, name, old.kind), 3)
+      err.argerror(3, 1, fname, "metric '%s' exists as another %s", name, old.kind)
     end
     return old
   end
@@ -251,11 +255,11 @@ function Registry:define(kind, fname, name, help, labelnames, buckets, opts)
   return m
 end
 
--- registry:render(builtin) -> text: ctlua's own families (builtin(out, num)
+-- registry:render(builtin) -> text: ctlua's own families (builtin(out)
 -- appends lines), then every user metric, then the refused-series counter.
 function Registry:render(builtin)
   local out = {}
-  if builtin then builtin(out, num) end
+  if builtin then builtin(out) end
   for _, m in ipairs(self.order) do render_metric(out, m) end
   out[#out + 1] = "# HELP ctlua_metrics_series_refused_total New label sets refused by a metric's max_series cap."
   out[#out + 1] = "# TYPE ctlua_metrics_series_refused_total counter"
@@ -266,6 +270,119 @@ function Registry:render(builtin)
   end
   out[#out + 1] = ""
   return concat(out, "\n")
+end
+
+-- The runtime's side --------------------------------------------------------------
+
+local ct
+local registry        -- the scripts' metrics
+
+--- M.init(env): env.ct; a fresh registry
+function M.init(env)
+  ct = env.ct
+  registry = new_registry()
+end
+
+--- ct.metrics.counter(name, help [, labelnames] [, opts]) -> counter (:inc([labels,] [n]))
+function M.counter(name, help, labelnames, opts)
+  return registry:define("counter", "counter", name, help, labelnames, nil, opts)
+end
+--- ct.metrics.gauge(name, help [, labelnames] [, opts]) -> gauge (:set, :inc, :dec)
+function M.gauge(name, help, labelnames, opts)
+  return registry:define("gauge", "gauge", name, help, labelnames, nil, opts)
+end
+--- ct.metrics.histogram(name, help [, labelnames] [, buckets] [, opts]) -> histogram (:observe)
+function M.histogram(name, help, labelnames, buckets, opts)
+  return registry:define("histogram", "histogram", name, help, labelnames, buckets, opts)
+end
+
+-- Keys of t, sorted: stable series order between scrapes.
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+local SINK_FAMILIES = {   -- name, type, help, field of sink:stats()
+  { "ctlua_sink_lines_total", "counter", "Lines accepted by a sink, by sink.", "lines" },
+  { "ctlua_sink_dropped_total", "counter", "Lines a sink dropped (queue full, peer gone), by sink.", "dropped" },
+  { "ctlua_sink_reconnects_total", "counter", "Reconnections of a stream sink, by sink.", "reconnects" },
+  { "ctlua_sink_connected", "gauge", "1 when a sink can write now, by sink.", "connected" },
+  { "ctlua_sink_queued_bytes", "gauge", "Bytes waiting in a sink's queue, by sink.", "queued" },
+}
+
+--- M.builtin(out): appends ctlua's own families, from ct.stats(), to the lines in out
+function M.builtin(out)
+  local s = ct.stats()
+  local esc = escape_label
+  local function family(name, kind, help) header(out, name, kind, help) end
+  local function one(name, kind, help, v)
+    family(name, kind, help)
+    out[#out + 1] = name .. " " .. num(v)
+  end
+  local kernel_events = handlers.KERNEL_NAMES
+  family("ctlua_events_total", "counter", "Events received from the kernel, by event name (and network namespace with --netns).")
+  if s.netns then
+    for _, ns in ipairs(sorted_keys(s.netns)) do
+      for _, e in ipairs(kernel_events) do
+        out[#out + 1] = string.format('ctlua_events_total{event="%s",netns="%s"} %s', e, esc(ns), num(s.netns[ns][e] or 0))
+      end
+    end
+  else
+    for _, e in ipairs(kernel_events) do
+      out[#out + 1] = string.format('ctlua_events_total{event="%s"} %s', e, num(s.events[e] or 0))
+    end
+  end
+  family("ctlua_handler_errors_total", "counter", "Handler calls that raised an error, by event name.")
+  for _, e in ipairs(handlers.NAMES) do
+    out[#out + 1] = string.format('ctlua_handler_errors_total{event="%s"} %s', e, num(s.errors[e] or 0))
+  end
+  one("ctlua_handler_timeouts_total", "counter", "Handler or timer calls interrupted by --handler-timeout.", s.timeouts)
+  one("ctlua_overruns_total", "counter", "Event socket overruns (events the kernel dropped).", s.overruns)
+  one("ctlua_resyncs_total", "counter", "Resyncs run (table dumps diffed against the live set).", s.resync.runs)
+  family("ctlua_resync_events_total", "counter", "Synthetic events delivered by resyncs, by event name.")
+  out[#out + 1] = 'ctlua_resync_events_total{event="new"} ' .. num(s.resync.new)
+  out[#out + 1] = 'ctlua_resync_events_total{event="destroy"} ' .. num(s.resync.destroy)
+  one("ctlua_parse_errors_total", "counter", "Kernel messages that could not be parsed.", s.parse_errors)
+  one("ctlua_commands_total", "counter", "Requests sent on the command socket.", s.commands)
+  one("ctlua_command_errors_total", "counter", "Requests the kernel refused (other than ENOENT and EEXIST).", s.command_errors)
+  one("ctlua_reloads_total", "counter", "SIGHUP reloads that swapped in new scripts.", s.reloads)
+  one("ctlua_metrics_refused_connections_total", "counter", "/metrics connections refused over the limit.", s.metrics_refused)
+  one("ctlua_receive_buffer_bytes", "gauge", "Receive buffer of the event socket.", s.rcvbuf)
+  one("ctlua_lua_memory_bytes", "gauge", "Memory held by the Lua state.", s.memory)
+  if s.netns then
+    -- One count request per namespace watched (the /proc file is only ours).
+    family("ctlua_conntrack_entries", "gauge", "Entries in the conntrack table, by network namespace.")
+    for _, ns in ipairs(sorted_keys(s.netns)) do
+      local ok, n = pcall(ct.count, ns)
+      if ok and n then out[#out + 1] = string.format('ctlua_conntrack_entries{netns="%s"} %s', esc(ns), num(n)) end
+    end
+  else
+    local f = io.open("/proc/sys/net/netfilter/nf_conntrack_count")
+    local count = f and tonumber(f:read("l"))
+    if f then f:close() end
+    if count then one("ctlua_conntrack_entries", "gauge", "Entries in the conntrack table.", count) end
+  end
+  local sinks = sorted_keys(s.sinks)
+  for _, fam in ipairs(SINK_FAMILIES) do
+    family(fam[1], fam[2], fam[3])
+    for _, name in ipairs(sinks) do
+      local v = s.sinks[name][fam[4]]
+      if type(v) == "boolean" then v = v and 1 or 0 end
+      out[#out + 1] = string.format('%s{sink="%s"} %s', fam[1], esc(name), num(v))
+    end
+  end
+  local h = s.handler_time
+  if h then
+    family("ctlua_handler_seconds", "histogram", "Time to deliver one event to all its handlers.")
+    histogram_lines(out, "ctlua_handler_seconds", {}, {}, h.le, h.counts, h.sum)
+  end
+end
+
+--- M.render() -> the text of GET /metrics
+function M.render()
+  return registry:render(M.builtin)
 end
 
 return M

@@ -4,19 +4,24 @@
 -- the same line, byte for byte. Accepts the default output and the -o timestamp and
 -- -o id forms, conntrack and expectation lines, `conntrack -L` lines (no event
 -- prefix: an entry) and the [USERSPACE] suffix.
+-- M.init(env) once (ctlua.lua does, in every mode, so that scripts may require
+-- it too): protocol names from C.
 
 local M = {}
 
 local EVENT = { NEW = "new", UPDATE = "update", DESTROY = "destroy" }
 local EXP_EVENT = { NEW = "expect-new", DESTROY = "expect-destroy" }
-local PROTONUM = { tcp = 6, udp = 17, udplite = 136, icmp = 1, icmpv6 = 58, sctp = 132,
-                   dccp = 33, gre = 47 }
-local PROTONAME = {}
-for k, v in pairs(PROTONUM) do PROTONAME[v] = k end
+local PROTONAME       -- number -> name (from core.fields().protocols)
 local TUPLE_INT = { sport = true, dport = true, type = true, code = true, id = true,
                     packets = true, bytes = true }
 local INT = { mark = true, secmark = true, zone = true, use = true, id = true, class = true,
               portid = true }
+
+--- M.init(env): env.fields.protocols
+function M.init(env)
+  PROTONAME = {}
+  for k, v in pairs(env.fields.protocols) do PROTONAME[v] = k end
+end
 
 local function family_of(addr)
   return addr and addr:find(":", 1, true) and "ipv6" or "ipv4"

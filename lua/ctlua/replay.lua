@@ -5,14 +5,24 @@
 -- `time` moves it forward and first fires every timer due by then, in order, so a
 -- 10-second window over an hour of recording takes milliseconds and fires at the
 -- same event positions as it would have live. Events without a time leave the clock
--- where it is. Table operations are recorded, not sent to the kernel.
+-- where it is. Table operations are recorded, not sent to the kernel: M.record
+-- wraps ctlua.table's operations, and ctlua.lua installs the wrapped ones.
+-- Loaded only with --replay; M.init(env) before the modules that read env.now.
 
 local parse = require("ctlua.parse").parse
+local handlers = require "ctlua.handlers"
+local err = require "ctlua.err"
 local cjson = require("cjson").new()
 
 local M = {}
 local budget = function() end   -- starts the time budget of one call (set by init)
-function M.init(core) budget = core.arm end
+local recorded, replayed = {}, {}   -- table operations recorded, events fed
+
+--- M.init(env): env.core; sets env.replay (this module) and env.now (its clock)
+function M.init(env)
+  budget = env.core.arm
+  env.replay, env.now = M, M.now
+end
 
 -- Virtual clock and timers -------------------------------------------------------
 
@@ -28,13 +38,13 @@ Timer.__close = Timer.stop
 
 local function arm(seconds, fn, repeating, fname)
   if type(seconds) ~= "number" or seconds < 0 then
-    error("bad argument #1 to '" .. fname .. "' (seconds out of range)", 3)
+    err.argerror(3, 1, fname, "seconds out of range")
   end
   if repeating and seconds <= 0 then
-    error("bad argument #1 to '" .. fname .. "' (interval must be > 0)", 3)
+    err.argerror(3, 1, fname, "interval must be > 0")
   end
   if type(fn) ~= "function" then
-    error("bad argument #2 to '" .. fname .. "' (function expected, got " .. type(fn) .. ")", 3)
+    err.argerror(3, 2, fname, "function expected, got %s", type(fn))
   end
   local t = setmetatable({ due = clock + seconds, interval = repeating and seconds or nil,
                            fn = fn, armed = true }, Timer)
@@ -45,7 +55,6 @@ end
 function M.every(seconds, fn) return arm(seconds, fn, true, "every") end
 function M.after(seconds, fn) return arm(seconds, fn, false, "after") end
 function M.now() return clock end
-function M.timer_errors() return timer_errors end
 
 -- Fires every timer due at or before t, earliest first; the clock then reads t.
 local function advance(t)
@@ -65,10 +74,10 @@ local function advance(t)
     clock = best.due
     if best.interval then best.due = best.due + best.interval else best.armed = false end
     budget()
-    local ok, err = xpcall(best.fn, debug.traceback, best)
+    local ok, e = xpcall(best.fn, debug.traceback, best)
     if not ok then
       timer_errors = timer_errors + 1
-      io.stderr:write("ctlua: timer error: ", tostring(err), "\n")
+      io.stderr:write("ctlua: timer error: ", tostring(e), "\n")
     end
   end
   if t > clock then clock = t end
@@ -101,8 +110,8 @@ end
 
 -- Only these are events; a recorded "stop", "reload" or "overrun" is not (the
 -- replay's own end runs the stop handlers, once).
-local REPLAYABLE = { new = true, update = true, destroy = true,
-                     ["expect-new"] = true, ["expect-destroy"] = true }
+local REPLAYABLE = {}
+for _, name in ipairs(handlers.KERNEL_NAMES) do REPLAYABLE[name] = true end
 
 -- ev, or nil and why the line is not an event.
 local function decode(line)
@@ -131,9 +140,9 @@ end
 -- Feeds every line of path ("-" = stdin) to dispatch(ev) in order. A line that is
 -- not an event is warned about with its number and skipped; strict makes it fatal.
 function M.run(path, dispatch, stopped, strict)
-  local f, err
-  if path == "-" then f = io.stdin else f, err = io.open(path, "r") end
-  if not f then return nil, err end
+  local f, msg
+  if path == "-" then f = io.stdin else f, msg = io.open(path, "r") end
+  if not f then return nil, msg end
   local n, bad, lineno = 0, 0, 0
   for line in f:lines() do
     lineno = lineno + 1
@@ -163,6 +172,69 @@ function M.run(path, dispatch, stopped, strict)
   end
   if f ~= io.stdin then f:close() end
   return n, bad
+end
+
+--- M.feed(path, dispatch, stopped, strict) -> true | nil, message
+-- M.run, counting what it fed for ct.stats().
+function M.feed(path, dispatch, stopped, strict)
+  local n, bad = M.run(path, function(ev)
+    replayed[ev.event] = (replayed[ev.event] or 0) + 1
+    dispatch(ev)
+  end, stopped, strict)
+  if not n then return nil, bad end
+  replayed.skipped = bad
+  return true
+end
+
+-- Table operations ----------------------------------------------------------------
+
+--- M.record(ops) -> the operations as a replay runs them: each call counted (in
+-- ct.stats().recorded), none sent; lookups find nothing, changes succeed.
+-- ops: ctlua.table; what is not replaced (watch, unwatch, namespaces,
+-- expect.entries) passes through and checks the mode itself.
+function M.record(ops)
+  local function recorder(name, result)
+    return function(...)
+      recorded[name] = (recorded[name] or 0) + 1
+      if result == "list" then return {} end
+      if result == "none" then return err.fail("No such file or directory", "ENOENT") end
+      if result == "many" then
+        local t = ...
+        return type(t) == "table" and #t or 0, 0, 0, nil
+      end
+      return true
+    end
+  end
+  local r, x = {}, {}
+  for k, v in pairs(ops) do r[k] = v end
+  for k, v in pairs(ops.expect) do x[k] = v end
+  r.expect = x
+  r.get, r.create, r.update, r.flush = recorder("get", "none"), recorder("create"),
+    recorder("update"), recorder("flush")
+  local del, delmany = recorder("delete"), recorder("delete", "many")
+  r.delete = function(t)
+    if type(t) == "table" and rawget(t, 1) ~= nil then return delmany(t) end
+    return del(t)
+  end
+  r.list = recorder("list", "list")
+  r.entries = function() recorded.list = (recorded.list or 0) + 1 return function() end end
+  r.count = function() recorded.count = (recorded.count or 0) + 1 return 0 end
+  x.get, x.create, x.delete, x.flush = recorder("expect.get", "none"), recorder("expect.create"),
+    recorder("expect.delete"), recorder("expect.flush")
+  x.list = recorder("expect.list", "list")
+  return r
+end
+
+--- M.stats(s): the replay's part of ct.stats(): events fed (instead of received),
+-- skipped_lines, timer_errors (the virtual clock's), recorded = {operation = n}.
+function M.stats(s)
+  for _, k in ipairs(handlers.KERNEL_NAMES) do
+    s.events[k] = replayed[k] or 0
+  end
+  s.skipped_lines = replayed.skipped or 0
+  s.timer_errors = timer_errors
+  s.recorded = {}
+  for k, v in pairs(recorded) do s.recorded[k] = v end
 end
 
 return M

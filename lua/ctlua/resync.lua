@@ -6,17 +6,34 @@
 -- "destroy" for believed entries the kernel no longer has, "new" for kernel
 -- entries ctlua never heard of. What conntrackd does with its internal cache
 -- after an overrun, but handed to the script as events.
+--
+-- Holds the tracker (M.init puts it in env.tracker for ctlua.handlers, whose
+-- dispatch feeds it), ct.resync, and the resyncs scheduled after overruns.
+
+local handlers = require "ctlua.handlers"
+local err = require "ctlua.err"
 
 local M = {}
+
+local core, replay, mode
+local tracker
 
 local Tracker = {}
 Tracker.__index = Tracker
 
--- M.new(core) -> tracker
-function M.new(core)
-  return setmetatable({ core = core, live = {}, tracked = 0, enabled = false,
+local function new_tracker(c)
+  return setmetatable({ core = c, live = {}, tracked = 0, enabled = false,
                         running = false, runs = 0, new = 0, destroy = 0, failed = 0,
                         last = -math.huge }, Tracker)
+end
+
+--- M.init(env): env.core, env.mode, env.replay; sets env.tracker. Tracking is on
+-- from the start with --resync, live only.
+function M.init(env)
+  core, mode, replay = env.core, env.mode, env.replay
+  tracker = new_tracker(core)
+  tracker.enabled = core.resync and mode == "live" or false
+  env.tracker = tracker
 end
 
 -- The live set of one namespace (ids are per namespace): false = no --netns.
@@ -48,7 +65,7 @@ end
 -- wants are neither delivered nor remembered. Afterwards self.partial says that
 -- the read-ahead stopped at its cap, so convergence needs another run.
 function Tracker:run(deliver, interesting, now, namespaces)
-  if self.running then return nil, "a resync is already running", "EBUSY" end
+  if self.running then return err.fail("a resync is already running", "EBUSY") end
   self.running, self.last = true, now
   local core = self.core
   local fresh, gone = {}, {}
@@ -72,7 +89,7 @@ function Tracker:run(deliver, interesting, now, namespaces)
     end
     local seen, cand = {}, {}
     local live = set_of(self, ns)
-    local ok, err = pcall(function()
+    local ok, perr = pcall(function()
       for e in it do
         local id = e.id
         seen[id] = true
@@ -82,7 +99,7 @@ function Tracker:run(deliver, interesting, now, namespaces)
     core.release()
     if not ok then
       self.running, self.failed = false, self.failed + 1
-      return nil, tostring(err), "EIO"
+      return err.fail(tostring(perr), "EIO")
     end
     -- A held NEW may have made a candidate live already.
     for i = 1, #cand do
@@ -121,6 +138,71 @@ end
 function Tracker:stats()
   return { runs = self.runs, new = self.new, destroy = self.destroy, failed = self.failed,
            tracked = self.tracked }
+end
+
+-- The runtime's side ------------------------------------------------------------
+
+local RESYNC_GAP = 1      -- seconds between two resyncs after overruns, at least
+local resync_timer, schedule
+
+local function resync_now()
+  local watched, tagged = core.netns()
+  local n, gone, code = tracker:run(handlers.dispatch, handlers.interesting, core.now(),
+                                    tagged and watched or nil)
+  if n then handlers.notify("resync", { new = n, destroy = gone, tracked = tracker.tracked }) end
+  if tracker.partial then schedule() end   -- the read-ahead hit its cap
+  return n, gone, code
+end
+
+--- M.schedule(): after an overrun, one resync, RESYNC_GAP after the previous one
+-- at the soonest, so that a storm of overruns costs one dump a second, not one
+-- per overrun. Nothing while tracking is off.
+function M.schedule()
+  if resync_timer or not tracker.enabled then return end
+  local wait = math.max(0, tracker.last + RESYNC_GAP - core.now())
+  resync_timer = core.after(wait, function()
+    resync_timer = nil
+    local ok, msg = resync_now()
+    if not ok then
+      io.stderr:write("ctlua: resync failed: ", tostring(msg), "\n")
+      schedule()
+    end
+  end)
+end
+schedule = M.schedule
+
+--- ct.resync([enable]) -> new, destroyed | nil, message, code  (no argument)
+--- ct.resync(true|false) -> nothing                              (on or off)
+-- With a boolean: track live entries and resync after each overrun (as --resync),
+-- or stop. With no argument: turn tracking on and resync now: entries the kernel
+-- has and ctlua never saw come as "new" events, entries ctlua saw that are gone
+-- as "destroy" events, all with ev.resync = true. The first call so delivers the
+-- whole table. Then "resync" handlers get {new=, destroy=, tracked=}.
+function M.resync(enable)
+  if enable ~= nil and type(enable) ~= "boolean" then
+    err.argerror(2, 1, "resync", "boolean expected, got %s", type(enable))
+  end
+  if replay or mode ~= "live" then
+    if enable == nil then return 0, 0 end
+    return
+  end
+  local started = handlers.started()
+  if enable == false then
+    tracker.enabled, tracker.live, tracker.tracked = false, {}, 0   -- live: netns -> id -> ev
+  else
+    local was = tracker.enabled
+    tracker.enabled = true
+    if started and not was then handlers.resubscribe() end
+  end
+  if started then handlers.lua_kinds() end
+  if enable == nil then return resync_now() end
+end
+
+--- M.stats() -> { runs, new, destroy, failed, tracked, enabled }: ct.stats().resync
+function M.stats()
+  local s = tracker:stats()
+  s.enabled = tracker.enabled
+  return s
 end
 
 return M

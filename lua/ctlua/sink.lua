@@ -9,8 +9,16 @@
 -- are in ct.stats().sinks and in /metrics (ctlua_sink_*): offered = sent +
 -- dropped + pending, where a stream line is sent once the kernel says the peer
 -- has it, and dropped when its connection broke before that.
+-- M.init(env): env.core, env.ct (sinks format with ct.format and ct.json).
+
+local err = require "ctlua.err"
 
 local M = {}
+
+local core, ct
+
+--- M.init(env): env.core, env.ct
+function M.init(env) core, ct = env.core, env.ct end
 
 local FACILITY = { kern = 0, user = 1, daemon = 3, auth = 4, syslog = 5, local0 = 16, local1 = 17,
                    local2 = 18, local3 = 19, local4 = 20, local5 = 21, local6 = 22, local7 = 23 }
@@ -28,7 +36,7 @@ function Sink:line(v)
     return self.ct_format(v, self.text_opts)
   end
   if type(v) ~= "string" then
-    error("bad argument #1 to 'write' (event table or string expected, got " .. type(v) .. ")", 3)
+    err.argerror(3, 1, "write", "event table or string expected, got %s", type(v))
   end
   return v
 end
@@ -56,9 +64,9 @@ function M.is_sink(v) return getmetatable(v) == Sink end
 -- A sink on a file descriptor: stdout, stderr, or a path opened for appending.
 -- Written in C (src/route.c): ct.on(name, sink) events go there without Lua, as
 -- they go to the socket sinks (s.handle, src/sink.c).
-local function file_sink(core, s, target, maxq)
-  local out, err = core.output(target, maxq)
-  if not out then return nil, err end
+local function file_sink(s, target, maxq)
+  local out, msg = core.output(target, maxq)
+  if not out then return nil, msg end
   s.output = out
   s.put = function(_, text) return out:write(text) end
   s.stat = function() return out:stats() end
@@ -70,32 +78,32 @@ end
 --           timestamp, path, address, max_queue, ident, facility, severity, name, raw,
 --           on_connect}   on_connect() -> text: sent first on each new tcp/unix connection
 -- -> sink | nil, message, code
-function M.new(core, ct, o)
-  if type(o) ~= "table" then error("bad argument #1 to 'sink' (table expected, got " .. type(o) .. ")", 3) end
+function M.new(o)
+  if type(o) ~= "table" then err.argerror(3, 1, "sink", "table expected, got %s", type(o)) end
   local to = o.to or "stdout"
   local format = o.format or "text"
   if format ~= "text" and format ~= "json" then
-    error("bad argument #1 to 'sink' (format: \"text\" or \"json\")", 3)
+    err.argerror(3, 1, "sink", "format: \"text\" or \"json\"")
   end
   local s = setmetatable({ to = to, format = format, json = ct.json, ct_format = ct.format,
                            text_opts = o.timestamp and { timestamp = true } or nil }, Sink)
   local maxq = o.max_queue or 1024 * 1024
   if math.type(maxq) ~= "integer" or maxq < 1 then
-    error("bad argument #1 to 'sink' (max_queue: a positive number of bytes)", 3)
+    err.argerror(3, 1, "sink", "max_queue: a positive number of bytes")
   end
   local name
   if to == "stdout" or to == "stderr" then
-    file_sink(core, s, to, maxq)
+    file_sink(s, to, maxq)
     name = to
   elseif to == "file" then
-    if type(o.path) ~= "string" then error("bad argument #1 to 'sink' (path expected for a file)", 3) end
-    local ok, err = file_sink(core, s, o.path, maxq)
-    if not ok then return nil, err, "EIO" end
+    if type(o.path) ~= "string" then err.argerror(3, 1, "sink", "path expected for a file") end
+    local ok, msg = file_sink(s, o.path, maxq)
+    if not ok then return err.fail(msg, "EIO") end
     name = "file:" .. o.path
   elseif to == "tcp" or to == "unix" or to == "udp" then
     local addr = to == "unix" and o.path or o.address
     if type(addr) ~= "string" then
-      error("bad argument #1 to 'sink' (" .. (to == "unix" and "path" or "address") .. " expected)", 3)
+      err.argerror(3, 1, "sink", "%s expected", to == "unix" and "path" or "address")
     end
     local h, msg, code = core.sink_open(to, addr, maxq, to ~= "udp" and o.on_connect or nil)
     if not h then return nil, msg, code end
@@ -112,8 +120,8 @@ function M.new(core, ct, o)
     local path = o.path or "/dev/log"
     local fac = FACILITY[o.facility or "daemon"]
     local sev = SEVERITY[o.severity or "info"]
-    if not fac then error("bad argument #1 to 'sink' (unknown facility '" .. tostring(o.facility) .. "')", 3) end
-    if not sev then error("bad argument #1 to 'sink' (unknown severity '" .. tostring(o.severity) .. "')", 3) end
+    if not fac then err.argerror(3, 1, "sink", "unknown facility '%s'", tostring(o.facility)) end
+    if not sev then err.argerror(3, 1, "sink", "unknown severity '%s'", tostring(o.severity)) end
     local h, msg, code = core.sink_open("dgram", path, maxq)
     if not h then return nil, msg, code end
     local pri = "<" .. (fac * 8 + sev) .. ">"
@@ -127,7 +135,7 @@ function M.new(core, ct, o)
     s.handle = h
     name = "syslog:" .. path
   else
-    error("bad argument #1 to 'sink' (to: \"stdout\", \"stderr\", \"file\", \"tcp\", \"udp\", \"unix\" or \"syslog\")", 3)
+    err.argerror(3, 1, "sink", "to: \"stdout\", \"stderr\", \"file\", \"tcp\", \"udp\", \"unix\" or \"syslog\"")
   end
   s.name = o.name or name
   all[s] = true

@@ -4,8 +4,15 @@
 -- Every structure takes its clock from ct.now(), so it runs on the recorded clock
 -- during --replay, and every structure has a key cap: a rule watching hostile
 -- traffic cannot grow memory without bound (refused keys are counted in .dropped).
+-- M.init(env) gives the clock (env.now); the constructors are ct.counter,
+-- ct.distinct, ct.top and ct.state as they are.
 
 local M = {}
+
+local now             -- the clock structures read (env.now)
+
+--- M.init(env): env.now
+function M.init(env) now = env.now end
 
 local function opt_num(opts, name, default, min)
   local v = opts[name]
@@ -23,7 +30,7 @@ local Counter = {}
 Counter.__index = Counter
 
 --- ct.counter{window = S, buckets = N, max_keys = K} -> counter
-function M.counter(opts, now)
+function M.counter(opts)
   opts = opts or {}
   local window = opt_num(opts, "window", 60, 1e-9)
   local buckets = math.tointeger(opt_num(opts, "buckets", 10, 1)) or 10
@@ -81,7 +88,7 @@ Distinct.__index = Distinct
 
 --- ct.distinct{window = S, max_keys = K, max_values = V} -> distinct
 -- distinct:add(key, value) -> number of different values seen for key in the window
-function M.distinct(opts, now)
+function M.distinct(opts)
   opts = opts or {}
   return setmetatable({ window = opt_num(opts, "window", 60, 1e-9),
     max_keys = opt_num(opts, "max_keys", 100000, 1),
@@ -183,7 +190,7 @@ State.__index = State
 
 --- ct.state{ttl = S, max_keys = K} -> state
 -- state:set(key, value) (re)arms the key's ttl; state:get(key) -> value | nil
-function M.state(opts, now)
+function M.state(opts)
   opts = opts or {}
   return setmetatable({ ttl = opt_num(opts, "ttl", 60, 1e-9),
     max_keys = opt_num(opts, "max_keys", 100000, 1), vals = {}, exp = {}, q = {},

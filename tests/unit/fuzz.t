@@ -12,6 +12,16 @@ for f in "$TOP"/fuzz/regress/convert/*; do
 	is "$rc $out" "0 handler errors	0" "netlink input $(basename "$f"): survived, every parsed event formats"
 	[ "$rc" = 0 ] || diag "$(head -5 "$T_TMP/err")"
 done
+# The same inputs through the sinks' own formatter (C, from the decoded message,
+# not from the table): text and JSON lines for every kind.
+S='for _, n in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do
+	ct.on(n, ct.sink { to = "stdout" }) ct.on(n, ct.sink { to = "stdout", format = "json" })
+end'
+for f in "$TOP"/fuzz/regress/convert/*; do
+	"$CTLUA" --netlink-file "$f" -e "$S" >/dev/null 2>"$T_TMP/err"; rc=$?
+	is "$rc $(grep -c 'runtime error\|ERROR' "$T_TMP/err")" "0 0" "netlink input $(basename "$f"): written by the C sinks"
+	[ "$rc" = 0 ] || diag "$(head -5 "$T_TMP/err")"
+done
 for f in "$TOP"/fuzz/regress/replay/*; do
 	out=$("$CTLUA" --replay "$f" -e "$H" 2>"$T_TMP/err"); rc=$?
 	is "$rc $out" "0 handler errors	0" "replay input $(basename "$f"): survived, every parsed event formats"

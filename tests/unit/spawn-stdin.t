@@ -52,4 +52,7 @@ rc=$?
 is "$rc" 0 "ctlua survives commands that do not read their stdin (exit 0, not 141)"
 [ "$rc" = 0 ] || diag "$(head -20 "$T_TMP/err")"
 tap_include spawn.lua "$out"
+# A command that cannot start fails like every operation: nil, message, libuv's name.
+out=$("$CTLUA" -e 'print(ct.spawn({"/nonexistent/ctlua-test"}))' 2>&1)
+is "$out" "nil	No such file or directory	ENOENT" "a command that cannot start: nil, message, ENOENT"
 done_testing
