@@ -60,29 +60,41 @@ local function kind_of(e)
   return e.proto or "?"
 end
 
-local function list_text(top)
+-- Exact counts per key, up to MAX_KEYS different keys (later ones go uncounted:
+-- a table of a million distinct ports must not take the memory with it).
+local MAX_KEYS = 50000
+local function tally() return { n = 0, c = {} } end
+local function add(t, k)
+  local c = t.c
+  if c[k] then c[k] = c[k] + 1
+  elseif t.n < MAX_KEYS then c[k] = 1; t.n = t.n + 1 end
+end
+local function list_text(t)
+  local keys = {}
+  for k in pairs(t.c) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) if t.c[a] ~= t.c[b] then return t.c[a] > t.c[b] end return a < b end)
   local parts = {}
-  for _, kc in ipairs(top:list(N)) do parts[#parts + 1] = kc[1] .. " " .. kc[2] end
+  for i = 1, math.min(N, #keys) do parts[i] = keys[i] .. " " .. t.c[keys[i]] end
   return #parts > 0 and table.concat(parts, ", ") or "none"
 end
 
--- What fills the table of namespace ns now: one listing, heavy hitters only.
+-- What fills the table of namespace ns now: one listing.
 local function what_fills(ns)
-  local src, dst, port = ct.top { size = N }, ct.top { size = N }, ct.top { size = N }
-  local kinds, timeout = {}, {}
+  local src, dst, port, kinds = tally(), tally(), tally(), tally()
+  local timeout = {}
   local ok, err = pcall(function()
     for e in ct.entries(ns and { netns = ns } or nil) do
       local o = e.orig or {}
-      src:add(o.src or "?"); dst:add(o.dst or "?")
-      if o.dport then port:add(e.proto .. "/" .. o.dport) end
+      add(src, o.src or "?"); add(dst, o.dst or "?")
+      if o.dport then add(port, e.proto .. "/" .. o.dport) end
       local k = kind_of(e)
-      kinds[k] = (kinds[k] or 0) + 1
+      add(kinds, k)
       timeout[k] = timeout[k] or timeout_of(e)
     end
   end)
   if not ok then return "(cannot list the table: " .. tostring(err) .. ")" end
   local big, bign = nil, 0
-  for k, n in pairs(kinds) do if n > bign or (n == bign and k < big) then big, bign = k, n end end
+  for k, n in pairs(kinds.c) do if n > bign or (n == bign and k < big) then big, bign = k, n end end
   local what = big and string.format("%s %d -> %s", big, bign, timeout[big]) or "nothing listed"
   return string.format("%s; top sources %s; destinations %s; ports %s",
                        what, list_text(src), list_text(dst), list_text(port))

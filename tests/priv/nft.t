@@ -126,6 +126,12 @@ is "$(grep -c 'INFO portscan: blocked 192\.0\.2\.2' "$T_TMP/scan.err")" 2 "and i
 stop_pid $P; is "$STOP_RC" 0 "portscan exits 0"
 wait_until 10 gone; ok $? "that element expires too"
 
+# During --replay nothing is run: the blocks are counted.
+out=$("$CTLUA" --replay "$TOP/tests/data/scan.txt" -e 'ct.on("stop", function() print(ct.json(ct.stats().recorded)) end)' \
+	"$TOP/scripts/portscan.lua" -- --block "inet filter blocklist" --block-for 60 2>&1)
+like "$out" '"nft.add":1' "--replay: portscan --block records its one block"
+like "$out" "INFO portscan: blocked 10\.0\.0\.66" "and says so"
+
 # rate-alert --block: a flood of new flows, then the flooder's next ones dropped.
 bg "$T_TMP/flood.out" "$T_TMP/flood.err" "$CTLUA" --netns $T "$TOP/scripts/rate-alert.lua" \
 	-- --rate 2 --window 5 --block "inet filter blocklist" --block-for 30
