@@ -202,7 +202,7 @@ static int global_cb(const struct nlattr *a, void *data)
 }
 
 /* core.ct_max([netns]) -> the table's maximum (nf_conntrack_max) | nil, message, code
- * Kernels before 5.2 do not send it: then the sysctl, which on those kernels is
+ * Older kernels do not send it: then the sysctl, which on those kernels is
  * one value for every namespace (read-only outside the first), so ours is theirs. */
 static int health_max(lua_State *L)
 {

@@ -40,7 +40,7 @@ LUA
 got=$("$CTLUA" "$T_TMP/rows.lua" -- ct | norm)
 want=$(conntrack -S 2>/dev/null | norm)
 is "$got" "$want" "ct.cpu_stats() equals conntrack -S, field by field"
-like "$got" "found=[0-9]+ .*insert=[1-9]" "with the counters this kernel sends (insert counted the flows)"
+like "$got" "found=[0-9]+ .*insert=[1-9]" "with the counters this kernel sends (insert counted the entries made)"
 note "$got"
 is "$(echo "$got" | wc -l)" "$(conntrack -S 2>/dev/null | wc -l)" "one row per CPU"
 got=$("$CTLUA" "$T_TMP/rows.lua" -- exp | norm)

@@ -61,6 +61,9 @@ ct.after(0, function()
   show("raises-set", pcall(ct.nft.add, "inet filter plain; flush ruleset", "1.2.3.4", o))
   show("raises-timeout", pcall(ct.nft.add, "inet filter blocklist", "1.2.3.4", { timeout = -1, netns = T }))
   show("raises-netns", pcall(ct.nft.add, "inet filter blocklist", "1.2.3.4", { netns = "nowhere" }))
+  -- Unwatched, the namespace's context goes: nothing to act in.
+  show("unwatch", ct.unwatch(T))
+  show("after-unwatch", pcall(ct.nft.run, "list tables", o))
   -- A spawned command inherits no netlink socket of libnftables'.
   ct.spawn({ "sh", "-c", "for f in /proc/self/fd/*; do n=${f##*/}; [ $n -gt 2 ] && readlink $f; done | grep -c socket" },
     function(code, out) print("child-sockets", (out:gsub("\n", ""))) ct.stop() end)
@@ -86,6 +89,7 @@ like "$(r raises-set)" "^false	bad argument #1 .*family table set" "so does such
 like "$(r raises-timeout)" "^false	bad argument #3 .*timeout" "a bad timeout raises"
 like "$(r raises-netns)" "^false	.*network namespace 'nowhere' is not watched" "a namespace not watched raises"
 is "$(r child-sockets)" "0" "a spawned command inherits no netlink socket"
+like "$(r after-unwatch)" "^false	.*not watched" "a namespace unwatched: raises"
 nft list table inet mine > /dev/null 2>&1; ok $? "without netns: ctlua's own namespace"
 ! ip netns exec $T nft list table inet mine > /dev/null 2>&1; ok $? "and not $T"
 [ -s "$T_TMP/api.err" ] && diag "$(cat "$T_TMP/api.err")"
@@ -94,6 +98,8 @@ nft list table inet mine > /dev/null 2>&1; ok $? "without netns: ctlua's own nam
 chmod 755 "$T_TMP"
 out=$("$CTLUA" --user nobody -e 'ct.after(0, function() print(ct.nft.run("add table inet nobodys")) ct.stop() end)' 2>&1)
 nft list table inet nobodys > /dev/null 2>&1; ok $? "as --user nobody too ($out)"
+out=$("$CTLUA" --user nobody --netns $T -e "ct.after(0, function() print(ct.nft.run('add table inet nobodys', {netns = '$T'})) ct.stop() end)" 2>&1)
+ip netns exec $T nft list table inet nobodys > /dev/null 2>&1; ok $? "as --user nobody with --netns: in that namespace ($out)"
 
 # A scan from S, one probe at a time: each either makes a NEW event in T or is
 # dropped. The alert comes at the 6th port; the 7th probe is already dropped.
