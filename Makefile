@@ -8,7 +8,7 @@ MANDIR     = $(PREFIX)/share/man
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
 
 CC        ?= cc
-PKGS       = lua5.4 libmnl libnetfilter_conntrack libuv libcap-ng
+PKGS       = lua5.4 libmnl libnetfilter_conntrack libuv libcap-ng libnftables
 # pkg-config runs once, on first use, not at parse time: on a fresh machine `deps`
 # installs it first (the targets that install build in a sub-make).
 PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
@@ -24,8 +24,9 @@ OBJS       = $(SRCS:src/%.c=build/%.o)
 DEPFLAGS   = -MMD -MP
 
 # Debian 12 packages: build, run, test.
-DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev libuv1-dev libcap-ng-dev
-DEBS_RUN   = lua-cjson
+DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev libuv1-dev libcap-ng-dev \
+             libnftables-dev
+DEBS_RUN   = lua-cjson libnftables1
 DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4 tmux mandoc groff man-db systemd \
              prometheus curl jq socat nfdump valgrind bc
 

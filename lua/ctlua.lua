@@ -76,6 +76,20 @@ ct.json = core.json
 local bound = replay and replay.record(ops) or ops
 for _, name in ipairs(ops.OPS) do ct[name] = bound[name] end
 
+-- Table health (src/health.c): read-only, so live during --replay too.
+--- ct.cpu_stats([netns]) -> { {cpu=, found=, invalid=, insert=, insert_failed=, drop=,
+--    early_drop=, error=, search_restart=, clash_resolve=, chaintoolong=}, ... } | nil, msg, code
+--- ct.expect.cpu_stats([netns]) -> { {cpu=, expect_new=, expect_create=, expect_delete=}, ... }
+--- ct.max([netns]) -> the table's maximum (nf_conntrack_max) | nil, message, code
+ct.cpu_stats, ct.expect.cpu_stats, ct.max = core.cpu_stats, core.exp_cpu_stats, core.ct_max
+
+-- nftables in-process (src/nft.c), one command per call; during --replay recorded, not run.
+--- ct.nft.add(set, element | {element, ...} [, {timeout = s, netns = ev.netns}]) -> true | nil, msg, code
+--- ct.nft.delete(set, element | {element, ...} [, {netns}]) -> true | nil, message, code
+--- ct.nft.run(text [, {netns}]) -> what nft printed | nil, message, code
+local nft = { add = core.nft_add, delete = core.nft_delete, run = core.nft_run }
+ct.nft = replay and replay.record_nft(nft) or nft
+
 --- ct.resync([enable]) -> new, destroyed | nil, message, code (lua/ctlua/resync.lua)
 ct.resync = m.resync.resync
 

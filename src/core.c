@@ -218,6 +218,8 @@ int core_open(lua_State *L)
 	sink_register(L);
 	route_register(L);
 	watch_register(L);
+	health_register(L);
+	nft_register(L);
 	lua_pushliteral(L, CTLUA_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

@@ -3,7 +3,7 @@
  * base.h       runtime.c err.c addr.c call.c (+ handle.h)   uses nothing of ctlua
  * event path   decode.c names.c format.c convert.c build.c  uses the base only
  * mechanisms   netns.c cmd.c sink.c route.c event.c timer.c spawn.c metrics.c
- *              table.c expect.c watch.c                    the base, the event path,
+ *              table.c expect.c health.c nft.c watch.c     the base, the event path,
  *                                                           and each other downwards
  * bindings     core.c: registers every mechanism's Lua functions into one table
  * states       secure.c state.c reload.c privs.c           build and swap Lua states
@@ -64,6 +64,13 @@ void metrics_close(void);
 /* table.c, expect.c: table operations on the command socket. */
 void table_register(lua_State *L);
 void expect_register(lua_State *L);
+
+/* health.c: ct.cpu_stats, ct.expect.cpu_stats, ct.max. */
+void health_register(lua_State *L);
+
+/* nft.c: ct.nft, nftables in-process (libnftables), one context per namespace. */
+void nft_forget(int ns);
+void nft_register(lua_State *L);
 
 /* watch.c: namespaces watched (event and command socket each), --netns all. */
 int watch_add(const char *spec);

@@ -114,18 +114,22 @@ static struct mnl_socket *nl_socket(int flags)
 	return s;
 }
 
-/* A NETLINK_NETFILTER socket created in namespace i, or NULL (errno). */
-struct mnl_socket *netns_socket(int i, int flags)
+/* Enters namespace i from ctlua's own (slot 0: nothing to do). 0 or -errno;
+ * after 0, netns_leave(i) must follow before anything else runs. */
+int netns_enter(int i)
 {
 	if (i == 0)
-		return nl_socket(flags);
-	if (i < 0 || i >= NETNS_MAX || !nss[i].used) {
-		errno = ENOENT;
-		return NULL;
-	}
-	if (setns(nss[i].fd, CLONE_NEWNET) < 0)
-		return NULL;
-	struct mnl_socket *s = nl_socket(flags);
+		return 0;
+	if (i < 0 || i >= NETNS_MAX || !nss[i].used)
+		return -ENOENT;
+	return setns(nss[i].fd, CLONE_NEWNET) < 0 ? -errno : 0;
+}
+
+/* Back to ctlua's own namespace from netns_enter(i); errno is kept. */
+void netns_leave(int i)
+{
+	if (i == 0)
+		return;
 	int e = errno;
 	if (setns(nss[0].fd, CLONE_NEWNET) < 0) {
 		/* Stuck in another namespace: nothing ctlua does would be right. */
@@ -133,6 +137,20 @@ struct mnl_socket *netns_socket(int i, int flags)
 		abort();
 	}
 	errno = e;
+}
+
+/* A NETLINK_NETFILTER socket created in namespace i, or NULL (errno). */
+struct mnl_socket *netns_socket(int i, int flags)
+{
+	if (i == 0)
+		return nl_socket(flags);
+	int rc = netns_enter(i);
+	if (rc < 0) {
+		errno = -rc;
+		return NULL;
+	}
+	struct mnl_socket *s = nl_socket(flags);
+	netns_leave(i);
 	return s;
 }
 

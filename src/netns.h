@@ -12,6 +12,8 @@ int netns_add(const char *spec);  /* its slot, or -errno */
 void netns_remove(int i);
 int netns_exists(int i);          /* whether /run/netns still has it */
 void netns_scan(void (*fn)(const char *name));
+int netns_enter(int i);          /* setns there: 0 or -errno; netns_leave(i) follows */
+void netns_leave(int i);
 struct mnl_socket;
 struct mnl_socket *netns_socket(int i, int flags);   /* NETLINK_NETFILTER, or NULL (errno) */
 #endif

@@ -35,6 +35,7 @@ void watch_remove(int ns)
 {
 	event_unwatch(ns);
 	cmd_close_ns(ns);
+	nft_forget(ns);
 	if (ns > 0)
 		netns_remove(ns);
 }

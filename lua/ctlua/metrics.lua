@@ -9,7 +9,7 @@
 -- Holds the scripts' registry (ct.metrics.counter/gauge/histogram) and the whole
 -- /metrics page: ctlua's own families, read from ct.stats() (M.builtin), then the
 -- scripts' metrics (M.render, the core's metrics hook).
--- M.init(env): env.ct (ct.stats, ct.count).
+-- M.init(env): env.ct (ct.stats, ct.count, ct.max, ct.cpu_stats, ct.expect.cpu_stats).
 
 local handlers = require "ctlua.handlers"
 local err = require "ctlua.err"
@@ -312,6 +312,77 @@ local SINK_FAMILIES = {   -- name, type, help, field of sink:stats()
   { "ctlua_sink_queued_bytes", "gauge", "Bytes waiting in a sink's queue, by sink.", "queued" },
 }
 
+-- The kernel's per-CPU table counters (ct.cpu_stats, ct.expect.cpu_stats: the
+-- columns of `conntrack -S` and `conntrack -S exp`), summed over the CPUs: each
+-- ctlua_conntrack_<name>_total. Families for counters this kernel does not send
+-- are left out.
+local CPU_HELP = {
+  found = "Lookups that found an existing entry (conntrack -S found).",
+  invalid = "Packets conntrack could not track, e.g. malformed or out of window (conntrack -S invalid).",
+  insert = "Entries inserted into the table (conntrack -S insert).",
+  insert_failed = "Entries that could not be inserted: a clash, as with parallel DNS queries (conntrack -S insert_failed).",
+  drop = "Packets dropped because the table was full or an entry could not be made (conntrack -S drop).",
+  early_drop = "Entries evicted to make room in a full table (conntrack -S early_drop).",
+  error = "ICMP errors that matched no entry, and other tracking errors (conntrack -S error).",
+  search_restart = "Table lookups restarted because of a concurrent resize (conntrack -S search_restart).",
+  clash_resolve = "Insert clashes resolved by reusing the other entry (conntrack -S clash_resolve).",
+  chaintoolong = "Inserts refused because a hash chain was too long (conntrack -S chaintoolong).",
+  searched = "Table lookups (conntrack -S searched; older kernels).",
+  new = "Entries created (conntrack -S new; older kernels).",
+  ignore = "Packets already tracked or not to be tracked (conntrack -S ignore; older kernels).",
+  delete = "Entries deleted (conntrack -S delete; older kernels).",
+  delete_list = "Entries deleted from the dying list (conntrack -S delete_list; older kernels).",
+  expect_new = "Expectations that became connections (conntrack -S exp expect_new).",
+  expect_create = "Expectations created (conntrack -S exp expect_create).",
+  expect_delete = "Expectations deleted (conntrack -S exp expect_delete).",
+}
+local CPU_ORDER = { "found", "invalid", "insert", "insert_failed", "drop", "early_drop", "error",
+                    "search_restart", "clash_resolve", "chaintoolong", "searched", "new", "ignore",
+                    "delete", "delete_list", "expect_new", "expect_create", "expect_delete" }
+
+-- Sums of each counter over the CPUs of one read, into sums[name].
+local function sum_cpus(rows, sums)
+  for _, row in ipairs(rows) do
+    for k, v in pairs(row) do
+      if k ~= "cpu" then sums[k] = (sums[k] or 0) + v end
+    end
+  end
+end
+
+-- ctlua_conntrack_max and the summed per-CPU counters, per namespace (nss: the
+-- names watched with --netns; nil: ctlua's own). One stats read each per scrape.
+local function table_health(out, nss)
+  local esc = escape_label
+  local per, max = {}, {}
+  for i, ns in ipairs(nss or { false }) do
+    local sums = {}
+    local ok, rows = pcall(ct.cpu_stats, ns or nil)
+    if ok and rows then sum_cpus(rows, sums) end
+    local ok2, erows = pcall(ct.expect.cpu_stats, ns or nil)
+    if ok2 and erows then sum_cpus(erows, sums) end
+    local ok3, m = pcall(ct.max, ns or nil)
+    per[i], max[i] = sums, ok3 and m or nil
+  end
+  local function label(i) return nss and string.format('{netns="%s"}', esc(nss[i])) or "" end
+  header(out, "ctlua_conntrack_max", "gauge", "Maximum entries of the conntrack table (nf_conntrack_max)" ..
+         (nss and ", by network namespace." or "."))
+  for i in ipairs(nss or { false }) do
+    if max[i] then out[#out + 1] = "ctlua_conntrack_max" .. label(i) .. " " .. num(max[i]) end
+  end
+  for _, name in ipairs(CPU_ORDER) do
+    local seen = false
+    for i in ipairs(per) do seen = seen or per[i][name] ~= nil end
+    if seen then
+      local fam = "ctlua_conntrack_" .. name .. "_total"
+      header(out, fam, "counter", CPU_HELP[name] .. " Summed over CPUs" ..
+             (nss and ", by network namespace." or "."))
+      for i in ipairs(per) do
+        if per[i][name] then out[#out + 1] = fam .. label(i) .. " " .. num(per[i][name]) end
+      end
+    end
+  end
+end
+
 --- M.builtin(out): appends ctlua's own families, from ct.stats(), to the lines in out
 function M.builtin(out)
   local s = ct.stats()
@@ -364,6 +435,7 @@ function M.builtin(out)
     if f then f:close() end
     if count then one("ctlua_conntrack_entries", "gauge", "Entries in the conntrack table.", count) end
   end
+  table_health(out, s.netns and sorted_keys(s.netns) or nil)
   local sinks = sorted_keys(s.sinks)
   for _, fam in ipairs(SINK_FAMILIES) do
     family(fam[1], fam[2], fam[3])

@@ -225,6 +225,20 @@ function M.record(ops)
   return r
 end
 
+--- M.record_nft(nft) -> ct.nft whose commands are counted (recorded["nft.add"]...), never run
+function M.record_nft(nft)
+  local r = {}
+  for name in pairs(nft) do
+    local key = "nft." .. name
+    r[name] = function()
+      recorded[key] = (recorded[key] or 0) + 1
+      if name == "run" then return "" end
+      return true
+    end
+  end
+  return r
+end
+
 --- M.stats(s): the replay's part of ct.stats(): events fed (instead of received),
 -- skipped_lines, timer_errors (the virtual clock's), recorded = {operation = n}.
 function M.stats(s)
