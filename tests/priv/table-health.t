@@ -21,6 +21,10 @@ if [ -w $MAX ] && echo $LIMIT 2>/dev/null > $MAX; then
 else
 	command -v nsenter > /dev/null || skip_all "nsenter missing (util-linux)"
 	old=$(nsenter --net=/proc/self/fd/9 cat $MAX) || skip_all "cannot read the starting namespace's nf_conntrack_max"
+	# Each namespace counts its own entries against the one maximum: lowering it
+	# must not drop the host's own traffic for those seconds.
+	host=$(nsenter --net=/proc/self/fd/9 conntrack -C 2>/dev/null) || skip_all "cannot count the starting namespace's entries"
+	[ "$host" -lt $((LIMIT / 2)) ] || skip_all "the starting namespace holds $host entries: a global nf_conntrack_max of $LIMIT would drop its traffic"
 	set_max() { nsenter --net=/proc/self/fd/9 sh -c "echo $1 > $MAX"; }
 	trap 'set_max "$old"; cleanup' EXIT
 	set_max $LIMIT || skip_all "cannot set nf_conntrack_max"
