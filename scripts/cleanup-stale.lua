@@ -26,30 +26,26 @@ local config = {
   older_than = nil,      -- seconds
 }
 
-local args = { ... }
-local i = 1
-local function value(name)
-  i = i + 1
-  local v = args[i]
-  if v == nil then error("cleanup-stale.lua: " .. name .. " needs a value", 0) end
-  return v
+local args = require "ctlua.args"
+local USAGE = "usage: ctlua scripts/cleanup-stale.lua -- [--interval S] [--once] [--dry-run] [--unreplied-udp S] [--dead-backend A]... [--mark N]... [--older-than S]"
+local opt = args.parse({ ... }, {
+  interval = { "number", config.interval }, once = { "flag" }, dry_run = { "flag" },
+  unreplied_udp = { "number" }, dead_backend = { "list" }, mark = { "list" },
+  older_than = { "number" },
+}, USAGE)
+for _, k in ipairs { "interval", "unreplied_udp", "older_than" } do
+  if opt[k] and opt[k] < 0 then args.fail("option '--" .. k:gsub("_", "-") .. "' needs a number >= 0", USAGE) end
 end
-local function number(name)
-  local v = tonumber(value(name))
-  if not v or v < 0 then error("cleanup-stale.lua: " .. name .. " needs a number >= 0", 0) end
-  return v
-end
-while i <= #args do
-  local a = args[i]
-  if a == "--interval" then config.interval = number(a)
-  elseif a == "--once" then config.once = true
-  elseif a == "--dry-run" then config.dry_run = true
-  elseif a == "--unreplied-udp" then config.unreplied_udp = number(a)
-  elseif a == "--dead-backend" then config.dead_backends[#config.dead_backends + 1] = value(a)
-  elseif a == "--mark" then config.marks[#config.marks + 1] = math.tointeger(number(a))
-  elseif a == "--older-than" then config.older_than = number(a)
-  else error("cleanup-stale.lua: unknown option '" .. a .. "'", 0) end
-  i = i + 1
+config.interval = opt.interval
+config.once = opt.once or config.once
+config.dry_run = opt.dry_run or config.dry_run
+config.unreplied_udp = opt.unreplied_udp or config.unreplied_udp
+config.older_than = opt.older_than or config.older_than
+for _, a in ipairs(opt.dead_backend) do config.dead_backends[#config.dead_backends + 1] = a end
+for _, m in ipairs(opt.mark) do
+  local n = math.tointeger(tonumber(m))
+  if not n or n < 0 then args.fail("option '--mark' needs an integer >= 0, not '" .. m .. "'", USAGE) end
+  config.marks[#config.marks + 1] = n
 end
 
 -- Rules as filters: each one a filter table plus an optional minimum age.
@@ -69,12 +65,12 @@ if config.older_than then
   rules[#rules + 1] = { name = "older-than", filter = {}, age = config.older_than }
 end
 if #rules == 0 then
-  error("cleanup-stale.lua: no rule given (see the options at the top of the script)", 0)
+  args.fail("no rule given: --unreplied-udp, --dead-backend, --mark or --older-than", USAGE)
 end
 local filter = require "ctlua.filter"
 for _, r in ipairs(rules) do
   local ok, m = pcall(filter.compile, r.filter, "conntrack")
-  if not ok then error("cleanup-stale.lua: rule " .. r.name .. ": " .. m, 0) end
+  if not ok then args.fail("rule " .. r.name .. ": " .. tostring(m):gsub("^bad argument.-%((.*)%)$", "%1"), USAGE) end
   r.match = m or function() return true end
 end
 

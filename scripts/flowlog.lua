@@ -27,7 +27,7 @@ local function sysctl(name, value)
 end
 
 local restore = {}
-if opt.enable then
+if opt.enable and ct.mode == "live" then   -- never this host's sysctls for a recording
   for _, k in ipairs { "acct", "timestamp" } do
     local old = sysctl(k)
     if old and old ~= "1" then restore[k] = old; sysctl(k, "1") end

@@ -43,7 +43,8 @@ static void usage(FILE *f)
 "  -b, --buffer-size BYTES receive buffer of the event socket (K/M/G suffixes;\n"
 "                          default 16M, forced past rmem_max as root)\n"
 "      --buffer-max BYTES  on each overrun the buffer doubles, up to this (256M)\n"
-"      --check             compile the scripts, report errors, exit 0/1\n"
+"      --check             load the scripts as a start would, without the kernel,\n"
+"                          the network or commands; report errors, exit 0/1\n"
 "      --reliable          reliable event delivery (as conntrackd's\n"
 "                          NetlinkEventsReliable): the kernel resends DESTROY\n"
 "                          events that did not fit, and reports no overruns\n"
@@ -71,8 +72,6 @@ static void usage(FILE *f)
 "                          -o timestamp, or ctlua JSON lines; - is stdin) to the\n"
 "                          scripts on the recorded clock, then exit; no root needed\n"
 "      --strict            with --replay: a line that is not an event is an error\n"
-"      --netlink-file FILE deliver canned netlink messages from FILE instead of\n"
-"                          the kernel (FILE - is stdin), then exit\n"
 "  -v, --verbose           diagnostics on stderr\n"
 "  -h, --help              this help\n"
 "  -V, --version           print the version\n\n"
@@ -80,6 +79,9 @@ static void usage(FILE *f)
 "3 system error (no permission, netlink unavailable), 4 a script stuck where\n"
 "it cannot be interrupted, 5 the scripts keep the Lua state at its memory cap.\n");
 }
+
+/* --netlink-file FILE (canned netlink messages instead of the kernel, - is
+ * stdin) is a test option: it works, and is left out of the help. */
 
 static void die_usage(const char *fmt, const char *arg)
 {
@@ -219,8 +221,8 @@ int main(int argc, char **argv)
 	conf.rcvbuf_max = DEFAULT_BUFMAX;
 	const char *nlfile = NULL, *replay = NULL, *metrics = NULL;
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(nopt, argv, "e:b:vhV", longopts, NULL)) != -1) {
+	opterr = 0;                       /* ':' first: a missing argument is told apart */
+	while ((c = getopt_long(nopt, argv, ":e:b:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e': chunks[nchunks++] = optarg; break;
 		case 'b':
@@ -266,6 +268,17 @@ int main(int argc, char **argv)
 		case 'v': conf.verbose++; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("ctlua %s (%s)\n", CTLUA_VERSION, LUA_RELEASE); return 0;
+		case ':': {
+			/* As getopt tools say it; a long option is named as typed. */
+			char name[64];
+			const char *a = argv[optind - 1];
+			if (strncmp(a, "--", 2) == 0)
+				snprintf(name, sizeof(name), "%.*s", (int)strcspn(a, "="), a);
+			else
+				snprintf(name, sizeof(name), "-%c", optopt);
+			die_usage("option '%s' requires an argument", name);
+			break;
+		}
 		default:
 			die_usage("bad option '%s'", argv[optind - 1]);
 		}
@@ -291,7 +304,8 @@ int main(int argc, char **argv)
 	}
 
 	if (check) {
-		/* Compiles only: nothing runs, nothing is opened. */
+		/* Every file compiled first, so that each syntax error is reported; then
+		 * the scripts are loaded below, in the "check" mode (no kernel). */
 		lua_State *L = luaL_newstate();
 		int bad = 0;
 		for (int i = 0; i < nscripts + nchunks; i++) {
@@ -300,18 +314,18 @@ int main(int argc, char **argv)
 			if (st != LUA_OK) {
 				fprintf(stderr, "ctlua: %s\n", lua_tostring(L, -1));
 				bad = 1;
-			} else if (conf.verbose && i < nscripts)
-				fprintf(stderr, "ctlua: %s: OK\n", scripts[i]);
+			}
 			lua_pop(L, 1);
 		}
 		lua_close(L);
-		return bad ? EXIT_SCRIPT : 0;
+		if (bad)
+			return EXIT_SCRIPT;
 	}
 
 	rt.loop = uv_default_loop();
 	names_init();
-	if (replay) {
-		/* events come from the file, in hooks.replay below */
+	if (replay || check) {
+		/* events come from the file, in hooks.replay below; --check: none */
 	} else if (nlfile) {
 		int rc = event_from_file(nlfile);
 		if (rc < 0) {
@@ -366,7 +380,7 @@ int main(int argc, char **argv)
 	if (conf.verbose)
 		fprintf(stderr, "ctlua: Lua memory cap: %zu bytes%s\n", conf.mem_limit, conf.mem_limit ? "" : " (none)");
 
-	if (metrics && !replay && !nlfile) {
+	if (metrics && !replay && !nlfile && !check) {
 		int rc = metrics_listen(metrics);
 		if (rc == -EINVAL)
 			die_usage("bad --metrics address '%s' (PORT, HOST:PORT or [IPV6]:PORT)", metrics);
@@ -379,7 +393,7 @@ int main(int argc, char **argv)
 
 	static struct config cfg;
 	cfg = (struct config){
-		.mode = replay ? "replay" : nlfile ? "netlink-file" : "live",
+		.mode = check ? "check" : replay ? "replay" : nlfile ? "netlink-file" : "live",
 		.luadir = luadir, .kernel_filter = kernel_filter, .resync = resync,
 		.insecure = insecure, .scripts = scripts, .nscripts = nscripts,
 		.chunks = chunks, .nchunks = nchunks, .sargv = sargv, .sargc = sargc,
@@ -391,10 +405,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ctlua: signal %d while loading the scripts, stopping\n", call_stop_signal());
 			return 0;
 		}
-		fprintf(stderr, "ctlua: %s\n", msg);
+		if (kind != 0)            /* 0: a script's --help, printed already */
+			fprintf(stderr, "ctlua: %s\n", msg);
 		return kind;
 	}
 	lua_State *L = rt.ls->L;
+	if (check) {
+		/* Loaded as a start would: nothing subscribed, no handler or timer run. */
+		if (conf.verbose)
+			for (int i = 0; i < nscripts; i++)
+				fprintf(stderr, "ctlua: %s: OK\n", scripts[i]);
+		state_close(rt.ls);
+		uv_walk(rt.loop, close_walk, NULL);
+		uv_run(rt.loop, UV_RUN_DEFAULT);
+		uv_loop_close(rt.loop);
+		return 0;
+	}
 	if (!replay && !nlfile)
 		reload_init(&cfg);
 

@@ -149,16 +149,16 @@ function M.stats()
   return out
 end
 
--- "tcp:HOST:PORT", "unix:PATH", "file:PATH", "syslog[:PATH]", "stdout", "stderr"
--- -> options for M.new (used by scripts' --to arguments).
+-- "tcp:HOST:PORT", "udp:HOST:PORT", "unix:PATH", "file:PATH", "syslog[:PATH]",
+-- "stdout", "stderr" -> options for M.new (used by scripts' --to arguments).
 function M.spec(text)
   local kind, rest = text:match("^(%a+):(.+)$")
   kind = kind or text
-  if kind == "tcp" and rest then return { to = "tcp", address = rest } end
+  if (kind == "tcp" or kind == "udp") and rest then return { to = kind, address = rest } end
   if (kind == "unix" or kind == "file") and rest then return { to = kind, path = rest } end
   if kind == "syslog" then return { to = "syslog", path = rest } end
   if (kind == "stdout" or kind == "stderr") and not rest then return { to = kind } end
-  return nil, "bad sink '" .. text .. "' (tcp:HOST:PORT, unix:PATH, file:PATH, syslog[:PATH], stdout)"
+  return nil, "bad sink '" .. text .. "' (tcp:HOST:PORT, udp:HOST:PORT, unix:PATH, file:PATH, syslog[:PATH], stdout)"
 end
 
 return M
