@@ -11,7 +11,8 @@
 --
 -- Age comes from the kernel's start timestamp when nf_conntrack_timestamp=1, else
 -- from when this script first saw the entry (a NEW event or an earlier sweep), so
--- without timestamps an entry is never older than the script's own uptime.
+-- without timestamps an entry is never older than the script's own uptime, and
+-- --once finds no entry old enough: the script warns once when that is so.
 -- Every deletion is logged as conntrack would print the entry; one summary line
 -- per sweep. The rules can also be set in the `config` table below.
 local ct = require "ctlua"
@@ -82,8 +83,17 @@ if not config.once then
   ct.on("new", function(e) if e.id then first_seen[e.id] = e.time end end)
 end
 
+-- Without kernel timestamps an age rule only sees what this script has watched
+-- grow old: said once, as flowlog.lua says it, since --once then finds nothing.
+local warned = false
 local function age(e, now)
   if e.start then return now - e.start end
+  if not warned then
+    warned = true
+    ct.log.warn("cleanup-stale: timestamps are off: an entry's age counts from when this script first saw it%s" ..
+      " (set net.netfilter.nf_conntrack_timestamp=1; entries made after that have one)",
+      config.once and ", so a single sweep (--once) finds none old enough" or "")
+  end
   return now - (first_seen[e.id] or started)
 end
 
@@ -116,8 +126,7 @@ local function sweep()
 end
 
 if config.once then
-  sweep()
-  ct.stop()
+  ct.after(0, function() sweep() ct.stop() end)   -- on the loop: nothing runs under --check
 else
   ct.every(config.interval, sweep)
   ct.after(0, sweep)
