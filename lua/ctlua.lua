@@ -75,6 +75,11 @@ ct.format = core.format
 -- As lua-cjson wrote it, keys in one fixed order (src/format.c json_keys, then sorted).
 ct.json = core.json
 
+--- ct.array([t]) -> t: a list ct.json writes as a JSON array, [] when empty (a plain
+-- empty table is {}): for fields that are lists, so that each has one JSON type.
+local ARRAY = { __jsontype = "array" }
+function ct.array(t) return setmetatable(t or {}, ARRAY) end
+
 -- Table operations and namespaces (lua/ctlua/table.lua): ct.get, create, update,
 -- delete, flush, count, entries, list, expect.*, watch, unwatch, namespaces.
 -- During --replay the recorder's (lua/ctlua/replay.lua): counted, never sent.

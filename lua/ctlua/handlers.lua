@@ -359,7 +359,7 @@ function M.stats(s)
     n = n + #lists[e.name] + #routes[e.name]
   end
   table.sort(names)
-  s.groups, s.handlers = names, n
+  s.groups, s.handlers = setmetatable(names, { __jsontype = "array" }), n   -- [] when none (ct.array)
   local kf = {}
   for k, v in pairs(kernel_spec or {}) do kf[k] = #v end
   s.kernel_filter = kernel_spec and kf or false   -- attribute -> number of values
