@@ -3,6 +3,7 @@
  * Fatal at startup, survive at runtime: a script that fails to load exits 1 naming
  * file:line; once the loop runs, errors are reported and counted by their callers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -75,6 +76,8 @@ static void usage(FILE *f)
 "  -v, --verbose           diagnostics on stderr\n"
 "  -h, --help              this help\n"
 "  -V, --version           print the version\n\n"
+"SIGHUP reloads the scripts, unless it comes from ctlua's terminal closing: then\n"
+"ctlua stops, as SIGINT and SIGTERM stop it.\n\n"
 "Exit status: 0 clean stop, 1 script error at load time, 2 usage error,\n"
 "3 system error (no permission, netlink unavailable), 4 a script stuck where\n"
 "it cannot be interrupted, 5 the scripts keep the Lua state at its memory cap.\n");
@@ -162,9 +165,31 @@ static void on_stop(uv_async_t *h)
 	rt_stop();
 }
 
+/* SIGHUP is two things: `systemctl reload` (kill -HUP to a daemon) and the
+ * terminal going away. The kernel takes the controlling terminal from the session
+ * before it sends the hang-up, so a ctlua that had one and has it no more was
+ * hung up: it stops, as any program in a closed terminal. With its terminal still
+ * there (kill -HUP typed in it), or never one (a service), SIGHUP reloads. */
+static int had_tty;
+
+static int has_tty(void)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
 static void on_hup(uv_signal_t *h, int sig)
 {
 	(void)h, (void)sig;
+	if (had_tty && !has_tty()) {
+		if (conf.verbose)
+			fprintf(stderr, "ctlua: the terminal hung up, stopping\n");
+		rt_stop();
+		return;
+	}
 	reload_run();
 }
 
@@ -362,6 +387,7 @@ int main(int argc, char **argv)
 				rcvbuf_size(), bufsize);
 	}
 
+	had_tty = has_tty();
 	uv_signal_t sighup;
 	uv_signal_init(rt.loop, &sighup);
 	uv_signal_start(&sighup, on_hup, SIGHUP);
