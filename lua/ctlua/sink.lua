@@ -116,10 +116,12 @@ function M.new(o)
     if type(addr) ~= "string" then
       err.argerror(3, 1, "sink", "%s expected", to == "unix" and "path" or "address")
     end
+    -- a name or an address, then the port: the C side resolves or parses it
+    if to ~= "unix" and not (addr:match("^[%w%.%-_]+:%d+$") or addr:match("^%[[%x:%.]+%]:%d+$")
+                             or addr:match("^[%x:]+:%d+$")) then
+      err.argerror(3, 1, "sink", "HOST:PORT expected")
+    end
     if checking then
-      if to ~= "unix" and not addr:match("^.+:%d+$") then
-        err.argerror(3, 1, "sink", "HOST:PORT expected")
-      end
       dry(s)
     else
       local h, msg, code = core.sink_open(to, addr, maxq, to ~= "udp" and o.on_connect or nil)
