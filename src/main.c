@@ -515,6 +515,7 @@ int main(int argc, char **argv)
 	uv_walk(rt.loop, close_walk, NULL);
 	uv_run(rt.loop, UV_RUN_DEFAULT);
 	uv_loop_close(rt.loop);
+	uv_library_shutdown();            /* joins the resolver's threads (host-name sinks) */
 	fflush(stdout);
 	return call_status() ? call_status() : status;
 }
