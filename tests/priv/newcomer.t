@@ -19,6 +19,7 @@ LUA
 
 # 5: in a terminal (a tmux pane on a private server: -L), kill -HUP reloads while
 # the terminal is there; closing the terminal ends ctlua.
+export TMUX_TMPDIR="$T_TMP"       # the private server's socket goes with the scratch dir
 TM="ctlua-test-$$"
 tmux -L "$TM" new-session -d -s hup -x 80 -y 10 "exec $CTLUA -v $T_TMP/hup.lua 2> $T_TMP/tty.err"
 P=$(tmux -L "$TM" display-message -p -t hup '#{pane_pid}'); T_PIDS="$T_PIDS $P"
