@@ -83,7 +83,10 @@ run:
 	$(MAKE) --no-print-directory ctlua
 	./ctlua
 
-demo: deps
+# The demo needs a namespace, a rule and the traffic generator: no test tools.
+DEBS_DEMO  = nftables iproute2 util-linux
+demo:
+	$(MAKE) --no-print-directory deps DEBS_TEST="$(DEBS_DEMO)"
 	$(MAKE) --no-print-directory ctlua tests/tgen
 	sh tests/demo.sh
 

@@ -2,7 +2,7 @@
 -- and hands the C core its hooks.
 --
 -- Loaded by the C core with its primitives table (`core`), which scripts never see,
--- and the mode ("live", "netlink-file" or "replay"). Returns the public module:
+-- and the mode ("live", "netlink-file", "replay" or "check"). Returns the public module:
 -- `require "ctlua"`, also the global `ct`. Nothing here decides anything: each
 -- binding and hook delegates to the module that holds the mechanism.
 --
@@ -14,11 +14,13 @@
 local core, mode = ...
 core.output_mode(mode == "live")
 
-local ct = { version = core.version }
+-- ct.mode: "live", "netlink-file", "replay" or "check" (--check: loaded, never run)
+local ct = { version = core.version, mode = mode }
 local env = { core = core, ct = ct, mode = mode, now = core.now, fields = core.fields() }
 
--- With --replay first: its clock is env.now for every module after it.
-local replay = mode == "replay" and require "ctlua.replay" or nil
+-- With --replay first: its clock is env.now for every module after it. --check
+-- loads with it too: table operations recorded, timers on a clock that never moves.
+local replay = (mode == "replay" or mode == "check") and require "ctlua.replay" or nil
 if replay then replay.init(env) end
 
 local m = {}
@@ -49,6 +51,9 @@ ct.now = env.now
 -- a shell string only with opts.shell = true. opts.stdin: text for its stdin.
 -- process:kill([signal]), process:pid().
 ct.spawn = core.spawn
+if mode == "check" then
+  ct.spawn = function() return nil, "not run under --check", "ENOTSUP" end
+end
 
 --- ct.log.info/warn/error(fmt, ...); ct.log.open{to = "stderr"|"syslog"|"file", path, ident}
 ct.log = m.log
@@ -69,6 +74,11 @@ ct.format = core.format
 --- ct.json(value) -> one-line JSON text of an event or any plain table
 -- As lua-cjson wrote it, keys in one fixed order (src/format.c json_keys, then sorted).
 ct.json = core.json
+
+--- ct.array([t]) -> t: a list ct.json writes as a JSON array, [] when empty (a plain
+-- empty table is {}): for fields that are lists, so that each has one JSON type.
+local ARRAY = { __jsontype = "array" }
+function ct.array(t) return setmetatable(t or {}, ARRAY) end
 
 -- Table operations and namespaces (lua/ctlua/table.lua): ct.get, create, update,
 -- delete, flush, count, entries, list, expect.*, watch, unwatch, namespaces.

@@ -11,7 +11,8 @@
 --
 -- Age comes from the kernel's start timestamp when nf_conntrack_timestamp=1, else
 -- from when this script first saw the entry (a NEW event or an earlier sweep), so
--- without timestamps an entry is never older than the script's own uptime.
+-- without timestamps an entry is never older than the script's own uptime, and
+-- --once finds no entry old enough: the script warns once when that is so.
 -- Every deletion is logged as conntrack would print the entry; one summary line
 -- per sweep. The rules can also be set in the `config` table below.
 local ct = require "ctlua"
@@ -26,30 +27,26 @@ local config = {
   older_than = nil,      -- seconds
 }
 
-local args = { ... }
-local i = 1
-local function value(name)
-  i = i + 1
-  local v = args[i]
-  if v == nil then error("cleanup-stale.lua: " .. name .. " needs a value", 0) end
-  return v
+local args = require "ctlua.args"
+local USAGE = "usage: ctlua scripts/cleanup-stale.lua -- [--interval S] [--once] [--dry-run] [--unreplied-udp S] [--dead-backend A]... [--mark N]... [--older-than S]"
+local opt = args.parse({ ... }, {
+  interval = { "number", config.interval }, once = { "flag" }, dry_run = { "flag" },
+  unreplied_udp = { "number" }, dead_backend = { "list" }, mark = { "list" },
+  older_than = { "number" },
+}, USAGE)
+for _, k in ipairs { "interval", "unreplied_udp", "older_than" } do
+  if opt[k] and opt[k] < 0 then args.fail("option '--" .. k:gsub("_", "-") .. "' needs a number >= 0", USAGE) end
 end
-local function number(name)
-  local v = tonumber(value(name))
-  if not v or v < 0 then error("cleanup-stale.lua: " .. name .. " needs a number >= 0", 0) end
-  return v
-end
-while i <= #args do
-  local a = args[i]
-  if a == "--interval" then config.interval = number(a)
-  elseif a == "--once" then config.once = true
-  elseif a == "--dry-run" then config.dry_run = true
-  elseif a == "--unreplied-udp" then config.unreplied_udp = number(a)
-  elseif a == "--dead-backend" then config.dead_backends[#config.dead_backends + 1] = value(a)
-  elseif a == "--mark" then config.marks[#config.marks + 1] = math.tointeger(number(a))
-  elseif a == "--older-than" then config.older_than = number(a)
-  else error("cleanup-stale.lua: unknown option '" .. a .. "'", 0) end
-  i = i + 1
+config.interval = opt.interval
+config.once = opt.once or config.once
+config.dry_run = opt.dry_run or config.dry_run
+config.unreplied_udp = opt.unreplied_udp or config.unreplied_udp
+config.older_than = opt.older_than or config.older_than
+for _, a in ipairs(opt.dead_backend) do config.dead_backends[#config.dead_backends + 1] = a end
+for _, m in ipairs(opt.mark) do
+  local n = math.tointeger(tonumber(m))
+  if not n or n < 0 then args.fail("option '--mark' needs an integer >= 0, not '" .. m .. "'", USAGE) end
+  config.marks[#config.marks + 1] = n
 end
 
 -- Rules as filters: each one a filter table plus an optional minimum age.
@@ -69,12 +66,12 @@ if config.older_than then
   rules[#rules + 1] = { name = "older-than", filter = {}, age = config.older_than }
 end
 if #rules == 0 then
-  error("cleanup-stale.lua: no rule given (see the options at the top of the script)", 0)
+  args.fail("no rule given: --unreplied-udp, --dead-backend, --mark or --older-than", USAGE)
 end
 local filter = require "ctlua.filter"
 for _, r in ipairs(rules) do
   local ok, m = pcall(filter.compile, r.filter, "conntrack")
-  if not ok then error("cleanup-stale.lua: rule " .. r.name .. ": " .. m, 0) end
+  if not ok then args.fail("rule " .. r.name .. ": " .. tostring(m):gsub("^bad argument.-%((.*)%)$", "%1"), USAGE) end
   r.match = m or function() return true end
 end
 
@@ -86,8 +83,17 @@ if not config.once then
   ct.on("new", function(e) if e.id then first_seen[e.id] = e.time end end)
 end
 
+-- Without kernel timestamps an age rule only sees what this script has watched
+-- grow old: said once, as flowlog.lua says it, since --once then finds nothing.
+local warned = false
 local function age(e, now)
   if e.start then return now - e.start end
+  if not warned then
+    warned = true
+    ct.log.warn("cleanup-stale: timestamps are off: an entry's age counts from when this script first saw it%s" ..
+      " (set net.netfilter.nf_conntrack_timestamp=1; entries made after that have one)",
+      config.once and ", so a single sweep (--once) finds none old enough" or "")
+  end
   return now - (first_seen[e.id] or started)
 end
 
@@ -120,8 +126,7 @@ local function sweep()
 end
 
 if config.once then
-  sweep()
-  ct.stop()
+  ct.after(0, function() sweep() ct.stop() end)   -- on the loop: nothing runs under --check
 else
   ct.every(config.interval, sweep)
   ct.after(0, sweep)

@@ -10,11 +10,14 @@
 -- helper; its policy sets the expectation's lifetime upper bound.
 local ct = require "ctlua"
 
-local control, data, seconds = ...
-control, data, seconds = tonumber(control), tonumber(data), tonumber(seconds or 10)
-if not control or not data then
-  error("usage: expect-pinhole.lua -- CONTROL_PORT DATA_PORT [SECONDS]", 0)
-end
+local opt = require("ctlua.args").parse({ ... }, {
+  control_port = { "number", positional = 1, required = true,
+                   help = "the control connection's destination port (one with a helper)" },
+  data_port = { "number", positional = 2, required = true,
+                help = "the server's data port the pinhole lets one connection in to" },
+  seconds = { "number", 10, positional = 3, help = "how long the pinhole stays open" },
+}, "usage: ctlua scripts/expect-pinhole.lua -- CONTROL_PORT DATA_PORT [SECONDS]")
+local control, data, seconds = opt.control_port, opt.data_port, opt.seconds
 local full = { ipv4 = "255.255.255.255", ipv6 = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" }
 
 ct.on("new", { proto = "tcp", dport = control }, function(m)

@@ -27,7 +27,7 @@ local function sysctl(name, value)
 end
 
 local restore = {}
-if opt.enable then
+if opt.enable and ct.mode == "live" then   -- never this host's sysctls for a recording
   for _, k in ipairs { "acct", "timestamp" } do
     local old = sysctl(k)
     if old and old ~= "1" then restore[k] = old; sysctl(k, "1") end
@@ -79,7 +79,7 @@ ct.on("destroy", function(ev)
     src = o.src, dst = o.dst, sport = o.sport, dport = o.dport,
     reply_src = r.src, reply_dst = r.dst, reply_sport = r.sport, reply_dport = r.dport,
     duration = duration, orig_packets = o.packets, orig_bytes = o.bytes,
-    reply_packets = r.packets, reply_bytes = r.bytes, states = f.states, mark = ev.mark,
+    reply_packets = r.packets, reply_bytes = r.bytes, states = ct.array(f.states), mark = ev.mark,
   }
   if opt.json then
     print(ct.json(rec))

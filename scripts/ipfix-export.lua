@@ -24,7 +24,8 @@ local opt = args.parse({ ... }, {
 }, USAGE)
 if not opt.collector then args.fail("--collector is required", USAGE) end
 
-for _, k in ipairs { "acct", "timestamp" } do
+-- This host's sysctls say nothing about a recording (--replay) or a --check.
+for _, k in ipairs(ct.mode == "live" and { "acct", "timestamp" } or {}) do
   local f = io.open("/proc/sys/net/netfilter/nf_conntrack_" .. k)
   local on = f and f:read("l")
   if f then f:close() end

@@ -1,10 +1,13 @@
 -- log.lua — the default script: every conntrack and expectation event, printed as
 -- `conntrack -E` and `conntrack -E expect` print them, in one merged stream.
---   ctlua                        conntrack -E text
---   ctlua -- --timestamp         as conntrack -E -o timestamp
---   ctlua -- --json              one JSON object per line
---   ctlua -- --to SINK           to tcp:HOST:PORT, unix:PATH, file:PATH or syslog[:PATH]
---                                (with --json: JSON lines to a collector)
+--
+--   ctlua [scripts/log.lua] -- [--json] [--timestamp] [--to SINK]
+--     --json         one JSON object per line instead of conntrack -E text
+--     --timestamp    as conntrack -E -o timestamp: a [sec.usec] prefix
+--     --to SINK      tcp:HOST:PORT, udp:HOST:PORT, unix:PATH, file:PATH,
+--                    syslog[:PATH] or stdout (default stdout); with --json, JSON
+--                    lines to a collector
+--
 -- The sink is the handler: stdout, files, tcp, unix, udp and syslog sinks are
 -- written by the C core straight from each message (one write or send per batch
 -- for streams), never through a Lua table.
@@ -20,11 +23,11 @@ local o = { to = "stdout" }
 if opt.to then
   local err
   o, err = ct.sink_spec(opt.to)
-  if not o then args.fail("log.lua: " .. err, USAGE) end
+  if not o then args.fail(err, USAGE) end
 end
 o.format, o.timestamp = opt.json and "json" or "text", opt.timestamp or nil
 local sink, msg = ct.sink(o)
-if not sink then error("log.lua: cannot open " .. (opt.to or "stdout") .. ": " .. tostring(msg), 0) end
+if not sink then args.die("cannot open " .. (opt.to or "stdout") .. ": " .. tostring(msg), 3) end
 
 for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do
   ct.on(name, sink)

@@ -266,6 +266,13 @@ static int traceback(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
 	if (msg == NULL) {
+		/* ctlua.args' usage error or --help: the user's, not the script's, so
+		 * passed on as it is, {exit = status, message = text}, no traceback. */
+		if (lua_type(L, 1) == LUA_TTABLE && lua_getfield(L, 1, "exit") == LUA_TNUMBER) {
+			lua_settop(L, 1);
+			return 1;
+		}
+		lua_settop(L, 1);
 		if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
 			return 1;
 		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
@@ -300,9 +307,13 @@ int call_protected(lua_State *L, int nargs, int nresults)
 /* Prints the error on top of the stack as one report and pops it. */
 void call_report(lua_State *L, const char *what)
 {
-	fprintf(stderr, "ctlua: %s: %s\n", what, lua_tostring(L, -1));
+	int top = lua_gettop(L);
+	const char *msg = lua_tostring(L, -1);
+	if (!msg && lua_type(L, -1) == LUA_TTABLE && lua_getfield(L, -1, "message") == LUA_TSTRING)
+		msg = lua_tostring(L, -1);   /* a usage error raised outside loading */
+	fprintf(stderr, "ctlua: %s: %s\n", what, msg ? msg : "(no message)");
 	fflush(stderr);
-	lua_pop(L, 1);
+	lua_settop(L, top - 1);
 }
 
 /* Calls hooks[name] of the current state's runtime with the nargs arguments on

@@ -848,6 +848,26 @@ static void jtable(lua_State *L, int idx, int depth, int ranks)
 	if (depth > 1000)
 		luaL_error(L, "bad argument #1 to 'json' (Cannot serialise, excessive nesting (%d))", depth);
 	luaL_checkstack(L, 6, "json");
+	/* A table whose metatable says __jsontype = "array" (ct.array) is a list,
+	 * [] when empty: one JSON type per field (lua-cjson's array_mt). */
+	if (lua_getmetatable(L, idx)) {
+		int list = lua_getfield(L, -1, "__jsontype") == LUA_TSTRING &&
+			strcmp(lua_tostring(L, -1), "array") == 0;
+		lua_pop(L, 2);
+		if (list) {
+			lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+			ob_lit(&out, "[");
+			for (lua_Integer i = 1; i <= n; i++) {
+				if (i > 1)
+					ob_lit(&out, ",");
+				lua_rawgeti(L, idx, i);
+				jvalue(L, lua_gettop(L), depth + 1, ranks);
+				lua_pop(L, 1);
+			}
+			ob_lit(&out, "]");
+			return;
+		}
+	}
 	/* The keys of enclosing tables sit below this one's. */
 	size_t base = jk_top;
 	int array = 1;

@@ -3,6 +3,7 @@
  * Fatal at startup, survive at runtime: a script that fails to load exits 1 naming
  * file:line; once the loop runs, errors are reported and counted by their callers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -43,7 +44,8 @@ static void usage(FILE *f)
 "  -b, --buffer-size BYTES receive buffer of the event socket (K/M/G suffixes;\n"
 "                          default 16M, forced past rmem_max as root)\n"
 "      --buffer-max BYTES  on each overrun the buffer doubles, up to this (256M)\n"
-"      --check             compile the scripts, report errors, exit 0/1\n"
+"      --check             load the scripts as a start would, without the kernel,\n"
+"                          the network or commands; report errors, exit 0/1\n"
 "      --reliable          reliable event delivery (as conntrackd's\n"
 "                          NetlinkEventsReliable): the kernel resends DESTROY\n"
 "                          events that did not fit, and reports no overruns\n"
@@ -71,15 +73,18 @@ static void usage(FILE *f)
 "                          -o timestamp, or ctlua JSON lines; - is stdin) to the\n"
 "                          scripts on the recorded clock, then exit; no root needed\n"
 "      --strict            with --replay: a line that is not an event is an error\n"
-"      --netlink-file FILE deliver canned netlink messages from FILE instead of\n"
-"                          the kernel (FILE - is stdin), then exit\n"
 "  -v, --verbose           diagnostics on stderr\n"
 "  -h, --help              this help\n"
 "  -V, --version           print the version\n\n"
+"SIGHUP reloads the scripts, unless it comes from ctlua's terminal closing: then\n"
+"ctlua stops, as SIGINT and SIGTERM stop it.\n\n"
 "Exit status: 0 clean stop, 1 script error at load time, 2 usage error,\n"
 "3 system error (no permission, netlink unavailable), 4 a script stuck where\n"
 "it cannot be interrupted, 5 the scripts keep the Lua state at its memory cap.\n");
 }
+
+/* --netlink-file FILE (canned netlink messages instead of the kernel, - is
+ * stdin) is a test option: it works, and is left out of the help. */
 
 static void die_usage(const char *fmt, const char *arg)
 {
@@ -160,9 +165,31 @@ static void on_stop(uv_async_t *h)
 	rt_stop();
 }
 
+/* SIGHUP is two things: `systemctl reload` (kill -HUP to a daemon) and the
+ * terminal going away. The kernel takes the controlling terminal from the session
+ * before it sends the hang-up, so a ctlua that had one and has it no more was
+ * hung up: it stops, as any program in a closed terminal. With its terminal still
+ * there (kill -HUP typed in it), or never one (a service), SIGHUP reloads. */
+static int had_tty;
+
+static int has_tty(void)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
 static void on_hup(uv_signal_t *h, int sig)
 {
 	(void)h, (void)sig;
+	if (had_tty && !has_tty()) {
+		if (conf.verbose)
+			fprintf(stderr, "ctlua: the terminal hung up, stopping\n");
+		rt_stop();
+		return;
+	}
 	reload_run();
 }
 
@@ -219,8 +246,8 @@ int main(int argc, char **argv)
 	conf.rcvbuf_max = DEFAULT_BUFMAX;
 	const char *nlfile = NULL, *replay = NULL, *metrics = NULL;
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(nopt, argv, "e:b:vhV", longopts, NULL)) != -1) {
+	opterr = 0;                       /* ':' first: a missing argument is told apart */
+	while ((c = getopt_long(nopt, argv, ":e:b:vhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e': chunks[nchunks++] = optarg; break;
 		case 'b':
@@ -266,6 +293,17 @@ int main(int argc, char **argv)
 		case 'v': conf.verbose++; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("ctlua %s (%s)\n", CTLUA_VERSION, LUA_RELEASE); return 0;
+		case ':': {
+			/* As getopt tools say it; a long option is named as typed. */
+			char name[64];
+			const char *a = argv[optind - 1];
+			if (strncmp(a, "--", 2) == 0)
+				snprintf(name, sizeof(name), "%.*s", (int)strcspn(a, "="), a);
+			else
+				snprintf(name, sizeof(name), "-%c", optopt);
+			die_usage("option '%s' requires an argument", name);
+			break;
+		}
 		default:
 			die_usage("bad option '%s'", argv[optind - 1]);
 		}
@@ -291,7 +329,8 @@ int main(int argc, char **argv)
 	}
 
 	if (check) {
-		/* Compiles only: nothing runs, nothing is opened. */
+		/* Every file compiled first, so that each syntax error is reported; then
+		 * the scripts are loaded below, in the "check" mode (no kernel). */
 		lua_State *L = luaL_newstate();
 		int bad = 0;
 		for (int i = 0; i < nscripts + nchunks; i++) {
@@ -300,18 +339,18 @@ int main(int argc, char **argv)
 			if (st != LUA_OK) {
 				fprintf(stderr, "ctlua: %s\n", lua_tostring(L, -1));
 				bad = 1;
-			} else if (conf.verbose && i < nscripts)
-				fprintf(stderr, "ctlua: %s: OK\n", scripts[i]);
+			}
 			lua_pop(L, 1);
 		}
 		lua_close(L);
-		return bad ? EXIT_SCRIPT : 0;
+		if (bad)
+			return EXIT_SCRIPT;
 	}
 
 	rt.loop = uv_default_loop();
 	names_init();
-	if (replay) {
-		/* events come from the file, in hooks.replay below */
+	if (replay || check) {
+		/* events come from the file, in hooks.replay below; --check: none */
 	} else if (nlfile) {
 		int rc = event_from_file(nlfile);
 		if (rc < 0) {
@@ -348,6 +387,7 @@ int main(int argc, char **argv)
 				rcvbuf_size(), bufsize);
 	}
 
+	had_tty = has_tty();
 	uv_signal_t sighup;
 	uv_signal_init(rt.loop, &sighup);
 	uv_signal_start(&sighup, on_hup, SIGHUP);
@@ -366,7 +406,7 @@ int main(int argc, char **argv)
 	if (conf.verbose)
 		fprintf(stderr, "ctlua: Lua memory cap: %zu bytes%s\n", conf.mem_limit, conf.mem_limit ? "" : " (none)");
 
-	if (metrics && !replay && !nlfile) {
+	if (metrics && !replay && !nlfile && !check) {
 		int rc = metrics_listen(metrics);
 		if (rc == -EINVAL)
 			die_usage("bad --metrics address '%s' (PORT, HOST:PORT or [IPV6]:PORT)", metrics);
@@ -379,7 +419,7 @@ int main(int argc, char **argv)
 
 	static struct config cfg;
 	cfg = (struct config){
-		.mode = replay ? "replay" : nlfile ? "netlink-file" : "live",
+		.mode = check ? "check" : replay ? "replay" : nlfile ? "netlink-file" : "live",
 		.luadir = luadir, .kernel_filter = kernel_filter, .resync = resync,
 		.insecure = insecure, .scripts = scripts, .nscripts = nscripts,
 		.chunks = chunks, .nchunks = nchunks, .sargv = sargv, .sargc = sargc,
@@ -391,10 +431,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ctlua: signal %d while loading the scripts, stopping\n", call_stop_signal());
 			return 0;
 		}
-		fprintf(stderr, "ctlua: %s\n", msg);
+		if (kind != 0)            /* 0: a script's --help, printed already */
+			fprintf(stderr, "ctlua: %s\n", msg);
 		return kind;
 	}
 	lua_State *L = rt.ls->L;
+	if (check) {
+		/* Loaded as a start would: nothing subscribed, no handler or timer run. */
+		if (conf.verbose)
+			for (int i = 0; i < nscripts; i++)
+				fprintf(stderr, "ctlua: %s: OK\n", scripts[i]);
+		state_close(rt.ls);
+		uv_walk(rt.loop, close_walk, NULL);
+		uv_run(rt.loop, UV_RUN_DEFAULT);
+		uv_loop_close(rt.loop);
+		return 0;
+	}
 	if (!replay && !nlfile)
 		reload_init(&cfg);
 
@@ -463,6 +515,7 @@ int main(int argc, char **argv)
 	uv_walk(rt.loop, close_walk, NULL);
 	uv_run(rt.loop, UV_RUN_DEFAULT);
 	uv_loop_close(rt.loop);
+	uv_library_shutdown();            /* joins the resolver's threads (host-name sinks) */
 	fflush(stdout);
 	return call_status() ? call_status() : status;
 }

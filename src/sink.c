@@ -16,9 +16,20 @@
  * points to it, __gc closes it. A record is framed here (sink:frame: newline, syslog's
  * prefix), so that route.c can write events from C (sink_put, then sink_flush
  * once per batch). With recorded input the queue is unbounded and the sink keeps
- * the loop running until its peer has every line, as a file would be written. */
+ * the loop running until its peer has every line, as a file would be written.
+ *
+ * A HOST that is a name is resolved before each connection (UDP: once), with
+ * uv_getaddrinfo while events are live, so that a slow resolver never holds
+ * event delivery; with recorded input at once (nothing live to hold up), since
+ * a replay feeds every line before the loop runs. A UDP sink queues what it is
+ * given until its name is resolved. A sink that starts failing (cannot resolve,
+ * connect or send; the connection lost) says so once on stderr, again when it
+ * works again with what it dropped meanwhile, and at close what it dropped in
+ * all. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,6 +86,12 @@ struct sink {
 	size_t prefix_len;
 	time_t prefix_at;
 	int live;                     /* live events: bounded queue; recorded ones wait */
+	char host[256], port[8];      /* a name to resolve (host[0] == 0: numeric) */
+	uv_getaddrinfo_t gai;
+	int resolving, resolved;
+	char name[160];               /* what warnings call it (sink:label) */
+	int failing;                  /* said it fails; will say when it works again */
+	uint64_t dropped_then;        /* dropped when it started failing */
 };
 
 _Static_assert(offsetof(struct sink, g) == 0, "a handle's data is its group and its sink");
@@ -148,6 +165,28 @@ static void queue_pop(struct sink *s)
 static void start_connect(struct sink *s);
 
 static void settle(struct sink *s);
+
+/* Once when it starts failing: what failed and why, and what happens to lines. */
+static void failing(struct sink *s, const char *what, const char *why)
+{
+	if (s->failing || s->closed)
+		return;
+	s->failing = 1, s->dropped_then = s->dropped;
+	fprintf(stderr, "ctlua: sink %s: %s: %s; %s\n", s->name[0] ? s->name : "(unnamed)", what, why,
+		s->kind == S_DGRAM || (s->kind == S_UDP && s->resolved) ? "dropping lines until it works again"
+		: "queueing lines (then dropping them) until it works again");
+	fflush(stderr);
+}
+
+static void working(struct sink *s)
+{
+	if (!s->failing)
+		return;
+	s->failing = 0;
+	fprintf(stderr, "ctlua: sink %s: working again (%llu lines dropped meanwhile)\n",
+		s->name[0] ? s->name : "(unnamed)", (unsigned long long)(s->dropped - s->dropped_then));
+	fflush(stderr);
+}
 
 /* Reconnects; or, connected with recorded input, looks for acknowledgements. */
 static void on_retry(uv_timer_t *t)
@@ -229,7 +268,7 @@ static void hold_loop(struct sink *s)
 	if (s->live || s->closed)
 		return;
 	int busy = nlines(s) > 0 || s->pre_len > 0;
-	if (s->fd >= 0)
+	if (s->fd >= 0 && (s->kind == S_TCP || s->kind == S_UNIX))
 		busy ? uv_ref((uv_handle_t *)&s->poll) : uv_unref((uv_handle_t *)&s->poll);
 	busy ? uv_ref((uv_handle_t *)&s->retry) : uv_unref((uv_handle_t *)&s->retry);
 	if (busy && s->connected && !s->blocked && !uv_is_active((uv_handle_t *)&s->retry))
@@ -248,6 +287,9 @@ static void disconnect(struct sink *s)
 {
 	if (s->fd < 0)
 		return;
+	if (!s->closed)
+		failing(s, s->connected ? "connection lost" : "cannot connect",
+			s->connected ? "closed by the peer or the network" : strerror(errno ? errno : ECONNREFUSED));
 	settle(s);
 	while (s->wsent && nlines(s)) {
 		uint32_t n = front_len(s);
@@ -333,6 +375,7 @@ static void on_connected(struct sink *s)
 	s->connecting = 0;
 	s->connected = 1;
 	s->retry_ms = RETRY_MIN_MS;
+	working(s);
 	want_events(s, on_poll);
 	take_preamble(s);                 /* may close the sink: then fd < 0 */
 	if (s->fd >= 0)
@@ -344,14 +387,20 @@ static void on_poll(uv_poll_t *h, int status, int events)
 {
 	struct sink *s = h->data;
 	if (status < 0) {
+		/* libuv says EBADF for POLLERR: the socket's own error says why */
+		int err = 0;
+		socklen_t len = sizeof(err);
+		errno = getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err ? err : -status;
 		disconnect(s);
 		return;
 	}
 	if (s->connecting) {
 		int err = 0;
 		socklen_t len = sizeof(err);
-		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
+		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+			errno = err;
 			disconnect(s);
+		}
 		else
 			on_connected(s);
 		return;
@@ -373,21 +422,102 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	}
 }
 
+static void connect_now(struct sink *s);
+static void dgram_open(struct sink *s);
+
+/* The resolved address: the first the resolver gives. */
+static void take_address(struct sink *s, const struct addrinfo *ai)
+{
+	memset(&s->sa, 0, sizeof(s->sa));
+	memcpy(&s->sa, ai->ai_addr, ai->ai_addrlen);
+	s->resolved = 1;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct sink *s = req->data;
+	s->resolving = 0;
+	if (!s->closed) {
+		if (status < 0 || !res) {
+			char what[300];
+			snprintf(what, sizeof(what), "cannot resolve %s", s->host);
+			failing(s, what, uv_strerror(status));
+			retry_later(s);
+		} else {
+			take_address(s, res);
+			s->kind == S_UDP ? dgram_open(s) : connect_now(s);
+		}
+	}
+	uv_freeaddrinfo(res);
+	if (--s->g.open == 0)             /* the request held the group too */
+		s->g.freed(&s->g);
+}
+
+/* A name: resolved first (live: on the resolver's thread), then connected. */
+static void resolve(struct sink *s)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+		.ai_socktype = s->kind == S_UDP ? SOCK_DGRAM : SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+	if (!s->live) {
+		struct addrinfo *res = NULL;
+		int rc = getaddrinfo(s->host, s->port, &hints, &res);
+		if (rc != 0 || !res) {
+			char what[300];
+			snprintf(what, sizeof(what), "cannot resolve %s", s->host);
+			failing(s, what, gai_strerror(rc));
+			retry_later(s);
+		} else {
+			take_address(s, res);
+			s->kind == S_UDP ? dgram_open(s) : connect_now(s);
+		}
+		if (res)
+			freeaddrinfo(res);
+		return;
+	}
+	if (s->resolving)
+		return;
+	s->gai.data = s;
+	int rc = uv_getaddrinfo(rt.loop, &s->gai, on_resolved, s->host, s->port, &hints);
+	if (rc < 0) {
+		failing(s, "cannot resolve", uv_strerror(rc));
+		retry_later(s);
+		return;
+	}
+	s->resolving = 1;
+	s->g.open++;
+}
+
 static void start_connect(struct sink *s)
 {
 	if (s->closed || s->fd >= 0)
 		return;
+	if (s->kind == S_UDP) {           /* here only while its name is unresolved */
+		resolve(s);
+		return;
+	}
 	s->reconnects++;
+	if (s->host[0])
+		resolve(s);
+	else
+		connect_now(s);
+}
+
+static void connect_now(struct sink *s)
+{
+	if (s->closed || s->fd >= 0)
+		return;
 	int fam = s->kind == S_UNIX ? AF_UNIX : s->sa.ss_family;
 	socklen_t salen = fam == AF_UNIX ? sizeof(struct sockaddr_un)
 		: fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
+		failing(s, "cannot connect", strerror(errno));
 		retry_later(s);
 		return;
 	}
 	int rc = connect(fd, (struct sockaddr *)&s->sa, salen);
 	if ((rc < 0 && errno != EINPROGRESS) || uv_poll_init_socket(rt.loop, &s->poll, fd) < 0) {
+		failing(s, "cannot connect", strerror(errno));
 		close(fd);
 		retry_later(s);
 		return;
@@ -413,6 +543,53 @@ static struct sink *check_sink(lua_State *L)
 	return *p;
 }
 
+/* "NAME:PORT" (a host name, not an address): kept for the resolver. 0 or -1. */
+static int host_name(struct sink *s, const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof(s->host))
+		return -1;
+	size_t hl = (size_t)(colon - addr);
+	for (size_t i = 0; i < hl; i++)      /* what a DNS name may hold */
+		if (!(addr[i] == '.' || addr[i] == '-' || addr[i] == '_' ||
+		      (addr[i] >= '0' && addr[i] <= '9') || ((addr[i] | 32) >= 'a' && (addr[i] | 32) <= 'z')))
+			return -1;
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || p < 1 || p > 65535)
+		return -1;
+	memcpy(s->host, addr, hl);
+	s->host[hl] = 0;
+	snprintf(s->port, sizeof(s->port), "%ld", p);
+	return 0;
+}
+
+/* UDP to a resolved name: the socket, then what was queued meanwhile, each
+ * datagram sent or dropped. */
+static void dgram_open(struct sink *s)
+{
+	int fam = s->sa.ss_family;
+	socklen_t salen = fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&s->sa, salen) < 0) {
+		failing(s, "cannot open", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		retry_later(s);
+		return;
+	}
+	s->fd = fd;
+	while (nlines(s)) {
+		uint32_t n = front_len(s);
+		if (send(fd, s->data.p + s->data.off, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			s->dropped++;
+		else
+			s->sent++;
+		queue_pop(s);
+	}
+	hold_loop(s);
+}
+
 /* core.sink_open(kind, address, max_queue [, on_connect]) -> sink | nil, message, code
  * kind "tcp" or "udp" (address "HOST:PORT", "[V6]:PORT"), "unix" (a stream socket
  * path) or "dgram" (a datagram socket path, e.g. /dev/log). Stream sinks only:
@@ -434,11 +611,14 @@ static int sink_open(lua_State *L)
 	s->max_queue = s->live ? (size_t)maxq : SIZE_MAX;   /* recorded input waits, never drops */
 	s->g.freed = sink_freed;
 	s->L = lstate_of(L)->L, s->on_connect = LUA_NOREF;
+	snprintf(s->name, sizeof(s->name), "%s:%s", kinds[kind], addr);   /* until sink:label */
 	if (kind == S_TCP || kind == S_UDP) {
 		int rc = hostport_parse(addr, NULL, &s->sa);
+		if (rc == -EAFNOSUPPORT && host_name(s, addr) == 0)
+			rc = 0;               /* a name: resolved before connecting */
 		if (rc < 0) {
 			free(s);
-			return luaL_argerror(L, 2, rc == -EINVAL ? "HOST:PORT expected" : "not a numeric address");
+			return luaL_argerror(L, 2, "HOST:PORT expected");
 		}
 	} else {
 		if (strlen(addr) >= sizeof(s->path)) {
@@ -450,7 +630,7 @@ static int sink_open(lua_State *L)
 		un->sun_family = AF_UNIX;
 		strcpy(un->sun_path, addr);
 	}
-	if (kind == S_DGRAM || kind == S_UDP) {
+	if (kind == S_DGRAM || (kind == S_UDP && !s->host[0])) {
 		int fam = kind == S_DGRAM ? AF_UNIX : s->sa.ss_family;
 		s->fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		socklen_t salen = fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
@@ -475,6 +655,8 @@ static int sink_open(lua_State *L)
 			s->on_connect = luaL_ref(L, LUA_REGISTRYINDEX);
 		}
 		start_connect(s);
+	} else if (kind == S_UDP && s->host[0]) {
+		resolve(s);
 	}
 	return 1;
 }
@@ -511,14 +693,19 @@ int sink_put(struct sink *s, const char *text, size_t len, int defer)
 	};
 	size_t total = s->prefix_len + len + (size_t)s->nl;
 	s->offered++;
-	if (s->kind == S_DGRAM || s->kind == S_UDP) {
+	if (s->kind == S_DGRAM || (s->kind == S_UDP && s->fd >= 0)) {
 		struct msghdr m = { .msg_iov = iov, .msg_iovlen = 3 };
 		if (s->kind == S_DGRAM)
 			m.msg_name = &s->sa, m.msg_namelen = sizeof(struct sockaddr_un);
 		if (sendmsg(s->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			/* UDP: an ICMP "port unreachable" fails one send in two, and a
+			 * collector over UDP may come and go: counted, not told. */
+			if (!(s->kind == S_UDP && errno == ECONNREFUSED))
+				failing(s, "cannot send", strerror(errno));
 			s->dropped++;
 			return 0;
 		}
+		working(s);
 		s->accepted++, s->sent++;
 		return 1;
 	}
@@ -618,11 +805,21 @@ static int sink_stats(lua_State *L)
 	lua_setfield(L, -2, "lines");
 	lua_pushinteger(L, (lua_Integer)held(s));
 	lua_setfield(L, -2, "queued");
-	lua_pushboolean(L, s->kind == S_DGRAM || s->kind == S_UDP || s->connected);
+	lua_pushboolean(L, s->kind == S_DGRAM || (s->kind == S_UDP && s->fd >= 0) || s->connected);
 	lua_setfield(L, -2, "connected");
 	lua_pushinteger(L, (lua_Integer)(s->reconnects > 0 ? s->reconnects - 1 : 0));
 	lua_setfield(L, -2, "reconnects");
 	return 1;
+}
+
+/* At close, what it lost in all, if anything: never silently. */
+static void dropped_at_close(const struct sink *s)
+{
+	if (s->dropped == 0)
+		return;
+	fprintf(stderr, "ctlua: sink %s: %llu of %llu lines dropped\n", s->name[0] ? s->name : "(unnamed)",
+		(unsigned long long)s->dropped, (unsigned long long)s->offered);
+	fflush(stderr);
 }
 
 /* sink:close() / __gc / __close: lines not yet confirmed are dropped. */
@@ -638,14 +835,36 @@ static int sink_close(lua_State *L)
 	s->closed = 1;
 	luaL_unref(L, LUA_REGISTRYINDEX, s->on_connect);
 	s->on_connect = LUA_NOREF;
-	if (s->kind == S_DGRAM || s->kind == S_UDP) {
+	if (s->kind == S_DGRAM || (s->kind == S_UDP && !s->host[0])) {
 		close(s->fd);
+		dropped_at_close(s);
 		free_frame(s);
 		free(s);
 		return 0;
 	}
-	disconnect(s);                    /* closed: poll_closed will not retry */
+	if (s->kind == S_UDP) {
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+	} else {
+		disconnect(s);                /* closed: poll_closed will not retry */
+	}
+	if (s->resolving)
+		uv_cancel((uv_req_t *)&s->gai);   /* its callback still runs, then frees */
+	while (nlines(s)) {               /* never written: lost now */
+		queue_pop(s);
+		s->dropped++;
+	}
+	dropped_at_close(s);
 	hgroup_close((uv_handle_t *)&s->retry);
+	return 0;
+}
+
+/* sink:label(name): what its warnings call it ("tcp:HOST:PORT", "syslog:/dev/log"). */
+static int sink_label(lua_State *L)
+{
+	struct sink *s = check_sink(L);
+	snprintf(s->name, sizeof(s->name), "%s", luaL_checkstring(L, 2));
 	return 0;
 }
 
@@ -653,6 +872,7 @@ static const luaL_Reg sink_methods[] = {
 	{ "write", sink_write },
 	{ "frame", sink_frame },
 	{ "stats", sink_stats },
+	{ "label", sink_label },
 	{ "close", sink_close },
 	{ NULL, NULL },
 };

@@ -132,7 +132,14 @@ struct lstate *state_open(const struct config *c, lua_CFunction handover, void *
 			st = call_protected(L, c->sargc, 0);
 		}
 		if (st != LUA_OK) {
-			fail(EXIT_SCRIPT, "%s", lua_tostring(L, -1));
+			/* ctlua.args raises {exit, message}: --help (0) or a usage error (2) */
+			int code = EXIT_SCRIPT;
+			if (lua_type(L, -1) == LUA_TTABLE) {
+				lua_getfield(L, -1, "exit");
+				code = (int)lua_tointeger(L, -1);
+				lua_getfield(L, -2, "message");
+			}
+			fail(code, "%s", lua_tostring(L, -1));
 			goto bad;
 		}
 	}

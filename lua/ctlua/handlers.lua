@@ -308,6 +308,17 @@ function M.on(name, f, fn)
   return h
 end
 
+-- The empty-table hint: the count of our own namespace's table, and the timer
+-- that looks again after QUIET_S seconds.
+local QUIET_S = 5
+local quiet_check
+local function table_count()
+  local f = io.open("/proc/sys/net/netfilter/nf_conntrack_count")
+  local count = f and tonumber(f:read("l")) or 0
+  if f then f:close() end
+  return count
+end
+
 --- M.start(offline, reloading) -> true | nil, message, errno: subscribe to what
 -- handlers need (offline: recorded messages, no socket, the same routing).
 function M.start(offline, reloading)
@@ -322,14 +333,17 @@ function M.start(offline, reloading)
   for _, n in ipairs(watched) do if n == "self" then own = true end end
   local need_ct = own and #lists.new + #lists.update + #lists.destroy +
                    #routes.new + #routes.update + #routes.destroy > 0
-  if need_ct then
-    local f = io.open("/proc/sys/net/netfilter/nf_conntrack_count")
-    local count = f and tonumber(f:read("l")) or 0
-    if f then f:close() end
-    if count == 0 then
-      io.stderr:write("ctlua: the conntrack table is empty: nothing may be tracked in this network namespace.\n",
-        "ctlua: to track connections, add a rule that uses conntrack, e.g.: nft 'add table inet ctlua; add chain inet ctlua out { type filter hook output priority 0; }; add rule inet ctlua out ct state new counter; add chain inet ctlua pre { type filter hook prerouting priority 0; }; add rule inet ctlua pre ct state new counter'\n")
-    end
+  if need_ct and table_count() == 0 then
+    -- True at once: the table is empty. Whether anything is tracked at all only
+    -- silence tells (a rule using conntrack may be loaded, with no traffic yet).
+    io.stderr:write("ctlua: the conntrack table is empty for now: events come once connections are tracked\n")
+    quiet_check = core.after(QUIET_S, function()
+      local ev = core.stats().events
+      if table_count() == 0 and (ev.new or 0) + (ev.update or 0) + (ev.destroy or 0) == 0 then
+        io.stderr:write(string.format("ctlua: no conntrack event in %d s and the table is still empty: nothing may be tracked in this network namespace.\n", QUIET_S),
+          "ctlua: to track connections, add a rule that uses conntrack, e.g.: nft 'add table inet ctlua; add chain inet ctlua out { type filter hook output priority 0; }; add rule inet ctlua out ct state new counter; add chain inet ctlua pre { type filter hook prerouting priority 0; }; add rule inet ctlua pre ct state new counter'\n")
+      end
+    end)
   end
   return true
 end
@@ -359,7 +373,7 @@ function M.stats(s)
     n = n + #lists[e.name] + #routes[e.name]
   end
   table.sort(names)
-  s.groups, s.handlers = names, n
+  s.groups, s.handlers = setmetatable(names, { __jsontype = "array" }), n   -- [] when none (ct.array)
   local kf = {}
   for k, v in pairs(kernel_spec or {}) do kf[k] = #v end
   s.kernel_filter = kernel_spec and kf or false   -- attribute -> number of values

@@ -18,15 +18,19 @@ local M = {}
 local budget = function() end   -- starts the time budget of one call (set by init)
 local recorded, replayed = {}, {}   -- table operations recorded, events fed
 
+-- Until the recording gives a time the clock reads when the replay began (a
+-- recording without times is stamped then, not in 1970).
+local clock, started = 0, false
+
 --- M.init(env): env.core; sets env.replay (this module) and env.now (its clock)
 function M.init(env)
   budget = env.core.arm
+  clock = env.core.now()
   env.replay, env.now = M, M.now
 end
 
 -- Virtual clock and timers -------------------------------------------------------
 
-local clock, started = 0, false
 local timers = {}            -- armed timers, unsorted; few enough for a scan
 local timer_errors = 0
 
@@ -88,7 +92,7 @@ end
 local function set_clock(t)
   if not started then
     started = true
-    for _, x in ipairs(timers) do x.due = x.due + t end
+    for _, x in ipairs(timers) do x.due = x.due - clock + t end
     clock = t
     return
   end
@@ -142,7 +146,8 @@ end
 function M.run(path, dispatch, stopped, strict)
   local f, msg
   if path == "-" then f = io.stdin else f, msg = io.open(path, "r") end
-  if not f then return nil, msg end
+  -- io.open names the path; the caller does too ("cannot replay PATH: ...")
+  if not f then return nil, (msg:sub(1, #path + 2) == path .. ": " and msg:sub(#path + 3) or msg) end
   local n, bad, lineno = 0, 0, 0
   for line in f:lines() do
     lineno = lineno + 1

@@ -15,10 +15,20 @@ local err = require "ctlua.err"
 
 local M = {}
 
-local core, ct
+local core, ct, checking
 
---- M.init(env): env.core, env.ct
-function M.init(env) core, ct = env.core, env.ct end
+--- M.init(env): env.core, env.ct, env.mode ("check": sockets are never opened)
+function M.init(env) core, ct, checking = env.core, env.ct, env.mode == "check" end
+
+-- Under --check a socket sink is checked, never opened: it takes lines and
+-- counts them as dropped.
+local function dry(s)
+  local n = 0
+  s.put = function() n = n + 1 return false end
+  s.stat = function() return { offered = n, sent = 0, dropped = n, pending = 0, lines = 0, queued = 0,
+                               connected = false, reconnects = 0 } end
+  return s
+end
 
 local FACILITY = { kern = 0, user = 1, daemon = 3, auth = 4, syslog = 5, local0 = 16, local1 = 17,
                    local2 = 18, local3 = 19, local4 = 20, local5 = 21, local6 = 22, local7 = 23 }
@@ -75,6 +85,7 @@ local function file_sink(s, target, maxq)
 end
 
 --- ct.sink{to = "stdout"|"stderr"|"file"|"tcp"|"udp"|"unix"|"syslog", format = "text"|"json",
+--           (tcp and udp: address "HOST:PORT", HOST a name or an address)
 --           timestamp, path, address, max_queue, ident, facility, severity, name, raw,
 --           on_connect}   on_connect() -> text: sent first on each new tcp/unix connection
 -- -> sink | nil, message, code
@@ -105,16 +116,25 @@ function M.new(o)
     if type(addr) ~= "string" then
       err.argerror(3, 1, "sink", "%s expected", to == "unix" and "path" or "address")
     end
-    local h, msg, code = core.sink_open(to, addr, maxq, to ~= "udp" and o.on_connect or nil)
-    if not h then return nil, msg, code end
-    -- Stream lines end in a newline (JSON lines, or conntrack text, one per line)
-    -- unless raw; a UDP datagram is one record as it is. The C side frames them,
-    -- for ct.on(name, sink) too (src/route.c).
-    h:frame(not (o.raw or to == "udp"))
-    s.put = function(_, text) return h:write(text) end
-    s.stat = function() return h:stats() end
-    s.closer = function() h:close() end
-    s.handle = h
+    -- a name or an address, then the port: the C side resolves or parses it
+    if to ~= "unix" and not (addr:match("^[%w%.%-_]+:%d+$") or addr:match("^%[[%x:%.]+%]:%d+$")
+                             or addr:match("^[%x:]+:%d+$")) then
+      err.argerror(3, 1, "sink", "HOST:PORT expected")
+    end
+    if checking then
+      dry(s)
+    else
+      local h, msg, code = core.sink_open(to, addr, maxq, to ~= "udp" and o.on_connect or nil)
+      if not h then return nil, msg, code end
+      -- Stream lines end in a newline (JSON lines, or conntrack text, one per line)
+      -- unless raw; a UDP datagram is one record as it is. The C side frames them,
+      -- for ct.on(name, sink) too (src/route.c).
+      h:frame(not (o.raw or to == "udp"))
+      s.put = function(_, text) return h:write(text) end
+      s.stat = function() return h:stats() end
+      s.closer = function() h:close() end
+      s.handle = h
+    end
     name = to .. ":" .. addr
   elseif to == "syslog" then
     local path = o.path or "/dev/log"
@@ -122,22 +142,27 @@ function M.new(o)
     local sev = SEVERITY[o.severity or "info"]
     if not fac then err.argerror(3, 1, "sink", "unknown facility '%s'", tostring(o.facility)) end
     if not sev then err.argerror(3, 1, "sink", "unknown severity '%s'", tostring(o.severity)) end
-    local h, msg, code = core.sink_open("dgram", path, maxq)
-    if not h then return nil, msg, code end
-    local pri = "<" .. (fac * 8 + sev) .. ">"
-    local tag = (o.ident or "ctlua") .. "[" .. core.pid() .. "]: "
-    -- What syslog(3) sends to /dev/log: <PRI>TIMESTAMP TAG: message (RFC 3164),
-    -- the time as os.date("%b %e %H:%M:%S ") writes it.
-    h:frame(false, pri, "%b %e %H:%M:%S ", tag)
-    s.put = function(_, text) return h:write(text) end
-    s.stat = function() return h:stats() end
-    s.closer = function() h:close() end
-    s.handle = h
+    if checking then
+      dry(s)
+    else
+      local h, msg, code = core.sink_open("dgram", path, maxq)
+      if not h then return nil, msg, code end
+      local pri = "<" .. (fac * 8 + sev) .. ">"
+      local tag = (o.ident or "ctlua") .. "[" .. core.pid() .. "]: "
+      -- What syslog(3) sends to /dev/log: <PRI>TIMESTAMP TAG: message (RFC 3164),
+      -- the time as os.date("%b %e %H:%M:%S ") writes it.
+      h:frame(false, pri, "%b %e %H:%M:%S ", tag)
+      s.put = function(_, text) return h:write(text) end
+      s.stat = function() return h:stats() end
+      s.closer = function() h:close() end
+      s.handle = h
+    end
     name = "syslog:" .. path
   else
     err.argerror(3, 1, "sink", "to: \"stdout\", \"stderr\", \"file\", \"tcp\", \"udp\", \"unix\" or \"syslog\"")
   end
   s.name = o.name or name
+  if s.handle then s.handle:label(s.name) end
   all[s] = true
   return s
 end
@@ -149,16 +174,18 @@ function M.stats()
   return out
 end
 
--- "tcp:HOST:PORT", "unix:PATH", "file:PATH", "syslog[:PATH]", "stdout", "stderr"
--- -> options for M.new (used by scripts' --to arguments).
+-- "tcp:HOST:PORT", "udp:HOST:PORT", "unix:PATH", "file:PATH", "syslog[:PATH]",
+-- "stdout", "stderr" -> options for M.new (used by scripts' --to arguments).
 function M.spec(text)
   local kind, rest = text:match("^(%a+):(.+)$")
   kind = kind or text
-  if kind == "tcp" and rest then return { to = "tcp", address = rest } end
+  if (kind == "tcp" or kind == "udp") and rest and rest:match("^.+:%d+$") then
+    return { to = kind, address = rest }
+  end
   if (kind == "unix" or kind == "file") and rest then return { to = kind, path = rest } end
   if kind == "syslog" then return { to = "syslog", path = rest } end
   if (kind == "stdout" or kind == "stderr") and not rest then return { to = kind } end
-  return nil, "bad sink '" .. text .. "' (tcp:HOST:PORT, unix:PATH, file:PATH, syslog[:PATH], stdout)"
+  return nil, "bad sink '" .. text .. "' (tcp:HOST:PORT, udp:HOST:PORT, unix:PATH, file:PATH, syslog[:PATH], stdout)"
 end
 
 return M

@@ -36,7 +36,7 @@ want=$(grep -E 'sport=(1005|1006|1007) ' "$T_TMP/before" | sed -E 's/^([a-z]+ +[
 is "$got" "$want" "exactly the fresh entries are left (conntrack -L)"
 out=$("$CTLUA" "$S" -- --once $RULES 2>&1)
 like "$(echo "$out" | tail -1)" "^sweep: 3 checked, 0 stale, 0 deleted" "a second sweep finds nothing"
-err=$("$CTLUA" "$S" -- --once --bogus 2>&1); is $? 1 "unknown option exits 1"
+err=$("$CTLUA" "$S" -- --once --bogus 2>&1); is $? 2 "unknown option exits 2 (a usage error, issue 17)"
 like "$err" "unknown option '--bogus'" "unknown option is named"
 
 # expect-pinhole: a connection with the ftp helper gets a pinhole, which then closes.
