@@ -76,10 +76,12 @@ local function documented(lines)
     if l:match("^%s*$") then break end
     summary[#summary + 1] = l
   end
-  local cur
+  local cur, indent     -- the options' own indent: deeper lines continue one
   for _, l in ipairs(lines) do
-    local name, rest = l:match("^%s+%-%-([%w%-]+)(.*)$")
+    local ind, name, rest = l:match("^(%s+)%-%-([%w%-]+)(.*)$")
+    if name and indent and #ind > indent and cur then name = nil end
     if name then
+      indent = indent or #ind
       local meta, text = rest:match("^%s?(%S*)%s%s+(.-)%s*$")
       if not meta then meta, text = rest:match("^%s?(%S*)%s*$"), "" end
       cur = { meta = meta ~= "" and meta or nil, text = text }

@@ -62,6 +62,9 @@ for f in "$S"/*.lua; do
 done
 like "$("$CTLUA" "$S/portscan.lua" -- --help)" "^  --ports N +distinct destination ports per source \(default 20\)" \
 	"an option's line: name, argument, meaning, default"
+# A continuation line that begins with an option's name still continues the one above.
+like "$("$CTLUA" "$S/portscan.lua" -- --help)" "^  --quiet-for S .*with --block-for, that time: a scanner back after its block is caught again\)$" \
+	"a help text continued on a line that starts with --block-for stays whole"
 like "$("$CTLUA" "$S/expect-pinhole.lua" -- --help)" "^  SECONDS +how long the pinhole stays open \(default 10\)" \
 	"positional arguments are listed too"
 # --opt=value is --opt value.
