@@ -74,6 +74,9 @@ stop_pid $P; is "$STOP_RC" 0 "table-health exits 0"
 [ "$T_FAIL" -gt 0 ] && diag "$(grep -v "^tick" "$T_TMP/err")"
 [ -n "${old:-}" ] && set_max "$old"
 
-like "$("$CTLUA" "$TOP/scripts/table-health.lua" -- --help 2>&1)" "^ctlua: usage: ctlua scripts/table-health\.lua" "--help prints the usage"
-"$CTLUA" "$TOP/scripts/table-health.lua" -- --no-such-option > /dev/null 2>&1; is $? 1 "a bad argument exits 1"
+out=$("$CTLUA" "$TOP/scripts/table-health.lua" -- --help 2>/dev/null); rc=$?
+is "$rc" 0 "--help exits 0"
+like "$out" "^usage: ctlua scripts/table-health\.lua" "--help prints the usage on stdout"
+like "$out" "^  --fill PCT +alert when the table is PCT% full \(default 90\)" "--help gives each option's meaning and default"
+"$CTLUA" "$TOP/scripts/table-health.lua" -- --no-such-option > /dev/null 2>&1; is $? 2 "a bad argument exits 2 (a usage error)"
 done_testing
