@@ -34,10 +34,13 @@ function Sink:line(v)
   if type(v) == "table" then
     if self.format == "json" then return self.json(v) end
     if self.xml and not self.xml_head then
-      -- conntrack -o xml's head, before the first event (src/route.c does the same)
+      -- conntrack -o xml's head before the first event, its tail at the end (the C
+      -- writer, src/route.c, does the same for the events it writes)
       self.xml_head = true
+      local tag = v.tuple and "expect" or "conntrack"
       self.put(self, '<?xml version="1.0" encoding="utf-8"?>')
-      self.put(self, v.tuple and "<expect>" or "<conntrack>")
+      self.put(self, "<" .. tag .. ">")
+      ct.on("stop", function() self.put(self, "</" .. tag .. ">") end)
     end
     return self.ct_format(v, self.text_opts)
   end

@@ -150,6 +150,29 @@ for w in $FORMS; do
 		same_file "$T_TMP/L.lua.$w" "$T_TMP/L.ct.$w" "-o $w: ct.format of ct.list() entries equals conntrack -L"
 	fi
 done
+# --replay reads every text form conntrack printed (save is a command line, not an
+# event) and ct.format with the same words gives the lines back.
+FMT='local o = ... ~= "default" and ... or nil
+for _, n in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do
+	ct.on(n, function(e) print(ct.format(e, o)) end)
+end'
+for w in $FORMS; do
+	[ "$w" = save ] && continue
+	cat "$T_TMP/ct.$w" "$T_TMP/exp.$w" > "$T_TMP/rec.$w"
+	"$CTLUA" --replay "$T_TMP/rec.$w" -e "$FMT" -- "$w" > "$T_TMP/rep.$w" 2> "$T_TMP/rep.err"
+	is "$?$(cat "$T_TMP/rep.err")" 0 "--replay of conntrack -o $w: every line is an event"
+	case ,$w, in
+	*,xml,*ktimestamp*) ms() { sed -E 's#<(start|stop)>([0-9]+)[0-9]{6}</#<\1>\2------</#g'; } ;;
+	*) ms() { cat; } ;;
+	esac
+	grep -v '^<?xml\|^</\?conntrack>$\|^</\?expect>$' "$T_TMP/rec.$w" | ms > "$T_TMP/rec-ms.$w"
+	ms < "$T_TMP/rep.$w" > "$T_TMP/rep-ms.$w"
+	same_file "$T_TMP/rep-ms.$w" "$T_TMP/rec-ms.$w" "--replay of -o $w: ct.format gives every line back"
+done
+: > "$T_TMP/none.txt"
+"$CTLUA" --replay "$T_TMP/none.txt" -e "$FMT" 2> "$T_TMP/rep.err"; rc=$?
+[ "$rc" -ne 0 ]; ok $? "--replay of a file without an event exits non-zero ($rc: $(cat "$T_TMP/rep.err"))"
+
 norm "$T_TMP/log.out" > "$T_TMP/got.log"
 same_file "$T_TMP/got.log" "$T_TMP/want.extended,id,labels" "log.lua -o extended,id,labels prints conntrack's lines"
 norm "$T_TMP/logx.out" > "$T_TMP/got.logx"
