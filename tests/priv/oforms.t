@@ -75,13 +75,26 @@ ok $? "every listener subscribed"
 # dropped to CAP_NET_ADMIN as the listeners have (a process holding capabilities
 # they dropped is one whose /proc/PID/fd they may not read: no progname then).
 ln -s "$CTLUA" "$T_TMP/ct)lua"
-bg "$T_TMP/ins.out" "$T_TMP/ins.err" "$T_TMP/ct)lua" -e 'ct.after(0, function()
+bg "$T_TMP/ins.out" "$T_TMP/ins.err" "$T_TMP/ct)lua" -e 'local flag = ...
+ct.after(0, function()
 	assert(ct.create { proto = "udp", src = "10.9.0.1", dst = "10.9.0.2", sport = 1, dport = 2, timeout = 2, mark = 3 })
 	assert(ct.create { proto = "tcp", src = "10.9.0.1", dst = "10.9.0.3", sport = 3, dport = 4, timeout = 2,
 		state = "ESTABLISHED", status = { assured = true, seen_reply = true } })
+	-- two that live through the -L comparison
+	assert(ct.create { proto = "udp", src = "10.9.1.1", dst = "10.9.1.2", sport = 5, dport = 6, timeout = 600, mark = 9 })
+	assert(ct.create { proto = "tcp", src = "10.9.1.1", dst = "10.9.1.3", sport = 7, dport = 8, timeout = 600,
+		state = "ESTABLISHED", status = { assured = true, seen_reply = true } })
 	print("inserted") io.stdout:flush()
+	-- and deletes those once told to (a file appears)
+	ct.every(0.05, function(t)
+		local f = io.open(flag, "r")
+		if not f then return end
+		f:close() t:stop()
+		assert(ct.delete { proto = "udp", src = "10.9.1.1", dst = "10.9.1.2", sport = 5, dport = 6 })
+		assert(ct.delete { proto = "tcp", src = "10.9.1.1", dst = "10.9.1.3", sport = 7, dport = 8 })
+	end)
 	ct.after(120, function() end)
-end)'
+end)' -- "$T_TMP/delete-now"
 INS=$BG_PID
 {
 	"$TGEN" tcp 127.0.0.1 5555 44001
@@ -95,13 +108,25 @@ INS=$BG_PID
 } > /dev/null 2>&1
 ok $? "traffic generated"
 wait_until 10 grep -q inserted "$T_TMP/ins.out"; ok $? "entries inserted by 'ct)lua'"
-# Entries listed before they go (-L forms), then every DESTROY.
+# -L forms: the two long-lived entries (the others change while listed), each
+# listed by both; their timeout and delta-time count down between two listings.
+Lnorm() {
+	sed -E -e 's/^((ipv[46] +[0-9]+ +)?[a-z0-9]+ +[0-9]+ )[0-9]+ /\1T /' -e 's/delta-time=[0-9]+/delta-time=N/' \
+		-e 's|<timeout>[0-9]+</timeout>|<timeout>T</timeout>|' -e 's|<deltatime>[0-9]+</deltatime>|<deltatime>N</deltatime>|' \
+		-e 's/^-A -t [0-9]+ /-A -t T /' | grep -v '^<?xml\|^</\?conntrack>$' | sort
+}
 for w in $FORMS; do
 	case $w in *timestamp*) continue ;; esac      # -L prints no time prefix: same as without
-	conntrack -L $(opt "$w") 2>/dev/null | grep -v '^<?xml\|^</\?conntrack>$' | sort > "$T_TMP/L.ct.$w"
+	conntrack -L $(opt "$w") -s 10.9.1.1 2>/dev/null | Lnorm > "$T_TMP/L.ct.$w"
 	"$CTLUA" -e 'local o = ... ~= "default" and ... or nil
-		for _, e in ipairs(ct.list()) do print(ct.format(e, o)) end' -- "$w" | sort > "$T_TMP/L.lua.$w"
+		for _, e in ipairs(ct.list()) do
+			if e.orig.src == "10.9.1.1" then print(ct.format(e, o)) end
+		end' -- "$w" | Lnorm > "$T_TMP/L.lua.$w"
 done
+"$CTLUA" -e 'for _, e in ipairs(ct.list()) do
+	if e.orig.src == "10.9.1.1" then print(ct.format(e, { save = true })) end
+end' > "$T_TMP/saved"
+: > "$T_TMP/delete-now"
 wait_until 60 table_empty; ok $? "every entry destroyed"
 stop_pid $INS
 want=$(( $(lines "$T_TMP/ct.default") + $(lines "$T_TMP/exp.default") ))
@@ -146,7 +171,7 @@ for w in $FORMS; do
 	ms "$T_TMP/want.$w" > "$T_TMP/want-ms.$w"
 	same_file "$T_TMP/got.$w" "$T_TMP/want-ms.$w" "-o $w: ct.format of the event tables gives the same lines"
 	if [ -f "$T_TMP/L.ct.$w" ]; then
-		[ -s "$T_TMP/L.ct.$w" ]; ok $? "-o $w: conntrack -L listed entries"
+		is "$(lines "$T_TMP/L.ct.$w")" 2 "-o $w: conntrack -L listed the two entries"
 		same_file "$T_TMP/L.lua.$w" "$T_TMP/L.ct.$w" "-o $w: ct.format of ct.list() entries equals conntrack -L"
 	fi
 done
@@ -183,5 +208,11 @@ is "$(tail -1 "$T_TMP/logx.out")" "</conntrack>" "and closes it on exit, as conn
 grep -q 'progname=ct$' "$T_TMP/ct.default"; ok $? "conntrack cut the progname 'ct)lua' at its ')'"
 grep -q 'labels=three' "$T_TMP/ct.labels" && grep -q ' labels$\| labels ' "$T_TMP/ct.labels"
 ok $? "labels came named and unnamed (bare 'labels')"
+# -o save lines are what conntrack -I takes back (conntrack -R reads such lines).
+conntrack -R "$T_TMP/saved" > /dev/null 2>&1; ok $? "conntrack -R loads ctlua's -o save lines"
+conntrack -L -s 10.9.1.1 2>/dev/null | Lnorm | sed -E 's/mark=[0-9]+/mark=M/' > "$T_TMP/reloaded"
+sed -E 's/mark=[0-9]+/mark=M/' "$T_TMP/L.ct.default" > "$T_TMP/before"
+same_file "$T_TMP/reloaded" "$T_TMP/before" "the entries come back as they were (but the mark: 1.4.7's save form has none)"
+conntrack -D -s 10.9.1.1 > /dev/null 2>&1
 umount /etc
 done_testing
