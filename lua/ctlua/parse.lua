@@ -85,12 +85,12 @@ end
 local function conntrack(ev, rest)
   -- -o ktimestamp: "[start=CTIME] [stop=CTIME]", words with spaces in them
   local bad
-  rest = rest:gsub(" %[(%a+)=(%a%a%a %a%a%a +%d+ [%d:]+ %d+)%]", function(k, v)
+  if rest:find("=%a%a%a %a%a%a ") then rest = rest:gsub(" %[(%a+)=(%a%a%a %a%a%a +%d+ [%d:]+ %d+)%]", function(k, v)
     local t = ctime(v)
     if (k ~= "start" and k ~= "stop") or not t then bad = k return end
     ev["k" .. k] = t
     return ""
-  end)
+  end) end
   if bad then return nil, "bad [" .. bad .. "=]" end
   local words = {}
   for w in rest:gmatch("%S+") do words[#words + 1] = w end
