@@ -66,8 +66,9 @@ ct.log = m.log
 ct.counter, ct.distinct, ct.top, ct.state = m.window.counter, m.window.distinct, m.window.top,
                                             m.window.state
 
---- ct.format(ev [, opts]) -> the line conntrack -E (or -E expect) prints for ev
--- opts.timestamp = true: the `-o timestamp` form.
+--- ct.format(ev [, opts]) -> the line conntrack -E / -L (or their expect forms) print
+-- opts: conntrack's -o words as booleans {extended, timestamp, id, ktimestamp, labels,
+-- userspace, xml, save}, or as -o takes them ("extended,id").
 -- The C formatter (src/format.c) that sinks use on messages, here on tables.
 ct.format = core.format
 
@@ -115,7 +116,7 @@ end
 
 -- Sinks (lua/ctlua/sink.lua): files, stream sockets, syslog; never blocking.
 --- ct.sink{to = "stdout"|"stderr"|"file"|"tcp"|"unix"|"syslog", format = "text"|"json",
---           timestamp, path, address, max_queue, ident, facility, severity, name}
+--           path, address, max_queue, ident, facility, severity, name, and the -o words}
 -- -> sink (:write(ev | text) -> true | false (dropped), :stats(), :close()) | nil, msg, code
 ct.sink = m.sink.new
 --- ct.sink_spec(text) -> options for ct.sink from "tcp:HOST:PORT", "unix:PATH",

@@ -1,22 +1,27 @@
 -- log.lua — the default script: every conntrack and expectation event, printed as
 -- `conntrack -E` and `conntrack -E expect` print them, in one merged stream.
 --
---   ctlua [scripts/log.lua] -- [--json] [--timestamp] [--to SINK]
---     --json         one JSON object per line instead of conntrack -E text
---     --timestamp    as conntrack -E -o timestamp: a [sec.usec] prefix
---     --to SINK      tcp:HOST:PORT, udp:HOST:PORT, unix:PATH, file:PATH,
---                    syslog[:PATH] or stdout (default stdout); with --json, JSON
---                    lines to a collector
+--   ctlua [scripts/log.lua] -- [--json] [--timestamp] [-o WORDS] [--to SINK]
+--     --json          one JSON object per line instead of conntrack -E text
+--     --timestamp     as conntrack -E -o timestamp: a [sec.usec] prefix
+--     --output WORDS  as conntrack -E -o WORDS (also -o WORDS): extended, timestamp,
+--                     id, ktimestamp, labels, userspace, xml, save, comma-separated
+--     --to SINK       tcp:HOST:PORT, udp:HOST:PORT, unix:PATH, file:PATH,
+--                     syslog[:PATH] or stdout (default stdout); with --json, JSON
+--                     lines to a collector
 --
 -- The sink is the handler: stdout, files, tcp, unix, udp and syslog sinks are
 -- written by the C core straight from each message (one write or send per batch
 -- for streams), never through a Lua table.
 local ct = require "ctlua"
 
-local USAGE = "usage: ctlua scripts/log.lua -- [--json] [--timestamp] [--to SINK]"
+local USAGE = "usage: ctlua scripts/log.lua -- [--json] [--timestamp] [-o WORDS] [--to SINK]"
 local args = require "ctlua.args"
-local opt = args.parse({ ... }, {
-  json = { "flag" }, timestamp = { "flag" }, to = { "string" },
+-- conntrack's short -o WORDS is --output WORDS (ct.sink checks the words)
+local argv = { ... }
+for i = 1, #argv do if argv[i] == "-o" then argv[i] = "--output" end end
+local opt = args.parse(argv, {
+  json = { "flag" }, timestamp = { "flag" }, output = { "string", meta = "WORDS" }, to = { "string" },
 }, USAGE)
 
 local o = { to = "stdout" }
@@ -25,8 +30,9 @@ if opt.to then
   o, err = ct.sink_spec(opt.to)
   if not o then args.fail(err, USAGE) end
 end
-o.format, o.timestamp = opt.json and "json" or "text", opt.timestamp or nil
-local sink, msg = ct.sink(o)
+o.format, o.timestamp, o.output = opt.json and "json" or "text", opt.timestamp or nil, opt.output
+local ok, sink, msg = pcall(ct.sink, o)
+if not ok then args.fail((tostring(sink):match("%((.*)%)$") or tostring(sink)), USAGE) end
 if not sink then args.die("cannot open " .. (opt.to or "stdout") .. ": " .. tostring(msg), 3) end
 
 for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do

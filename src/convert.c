@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -722,6 +723,12 @@ static void ctev_from_table(lua_State *L, int idx, struct ctev *ev, struct ctev_
 		ev->has |= CH_HELPER;
 	lua_Integer pn = 0;
 	get_int(L, idx, "protonum", &pn);
+	/* The family: as the table says, else from the first address. */
+	if (lua_getfield(L, idx, "family") == LUA_TSTRING) {
+		const char *f = lua_tostring(L, -1);
+		ev->family = strcmp(f, "ipv6") == 0 ? AF_INET6 : strcmp(f, "ipv4") == 0 ? AF_INET : 0;
+	}
+	lua_pop(L, 1);
 	if (ev->exp) {
 		read_tuple(L, idx, "tuple", &ev->t[T_EXPECTED]);
 		read_tuple(L, idx, "mask", &ev->t[T_MASK]);
@@ -745,16 +752,21 @@ static void ctev_from_table(lua_State *L, int idx, struct ctev *ev, struct ctev_
 		}
 		lua_pop(L, 1);
 		ev->statetext = get_text(L, idx, "state", &n);
+		/* -o xml and save print the state from its number */
+		int sn = ev->statetext ? state_number((unsigned)pn, ev->statetext) : -1;
+		if (sn >= 0) {
+			ev->tcp_state = ev->sctp_state = ev->dccp_state = (uint8_t)sn;
+			ev->has |= pn == IPPROTO_TCP ? CH_TCP : pn == IPPROTO_SCTP ? CH_SCTP : CH_DCCP;
+		}
 		read_tuple(L, idx, "orig", &ev->t[T_ORIG]);
 		read_tuple(L, idx, "reply", &ev->t[T_REPLY]);
 		ev->t[T_ORIG].protonum = (uint8_t)pn, ev->t[T_ORIG].has |= TH_PROTONUM;
 		if (lua_getfield(L, idx, "status") != LUA_TNIL) {
 			int st = lua_gettop(L);
-			static const int bits[] = { 1, 2, 14, 15 };
 			ev->has |= CH_STATUS;
-			for (unsigned i = 0; i < NELEM(bits); i++)
-				if (truthy(L, st, status_bits[bits[i]]))
-					ev->status |= 1u << bits[i];
+			for (int i = 0; i < STATUS_NAMES; i++)
+				if (truthy(L, st, status_bits[i]))
+					ev->status |= 1u << i;
 		}
 		lua_pop(L, 1);
 		if (get_int(L, idx, "mark", &v))
@@ -791,23 +803,100 @@ static void ctev_from_table(lua_State *L, int idx, struct ctev *ev, struct ctev_
 	}
 	if (get_num(L, idx, "time", &d))
 		ev->time = d, ev->has |= CH_TIME;
+	if (!ev->family) {
+		const struct cttuple *t0 = &ev->t[0];
+		ev->family = t0->srctext && memchr(t0->srctext, ':', t0->srclen) ? AF_INET6 : AF_INET;
+	}
 	(void)n;
 }
 
 static struct obuf out;
 
-/* core.format(ev [, opts]) -> the line conntrack -E (or -E expect) prints for ev.
- * opts.timestamp: the -o timestamp form; opts.id: id= as -o id. */
+/* conntrack's -o words: "extended,id" (each word as conntrack takes it: any
+ * prefix, any case, the first in its list that matches). -1 and *bad: the word
+ * that is none of them. */
+static int words_opts(const char *s, const char **bad, size_t *badlen)
+{
+	int opts = 0;
+	while (1) {
+		size_t n = strcspn(s, ",");
+		int bit = -1;
+		for (int i = 0; n && i < FMT_WORDS && bit < 0; i++)
+			if (n <= strlen(fmt_words[i].name) && strncasecmp(s, fmt_words[i].name, n) == 0)
+				bit = fmt_words[i].bit;
+		if (bit < 0) {
+			*bad = s, *badlen = n;
+			return -1;
+		}
+		opts |= bit;
+		if (!s[n])
+			return opts;
+		s += n + 1;
+	}
+}
+
+/* The options at idx as FMT_* bits: nil (none), a table of -o words as booleans
+ * ({extended = true, id = true}), or the words as conntrack -o takes them
+ * ("extended,id"). Raises, naming function fname's argument arg, on a word that
+ * is none of conntrack's and on save with another (conntrack refuses those). */
+int convert_format_opts(lua_State *L, int idx, int arg, const char *fname)
+{
+	int opts = 0;
+	if (lua_isnoneornil(L, idx))
+		return 0;
+	if (lua_type(L, idx) == LUA_TSTRING) {
+		const char *bad;
+		size_t bl;
+		opts = words_opts(lua_tostring(L, idx), &bad, &bl);
+		if (opts < 0) {
+			lua_pushlstring(L, bad, bl);
+			return luaL_error(L, "bad argument #%d to '%s' (unknown output word '%s')", arg, fname,
+					  lua_tostring(L, -1));
+		}
+	} else if (lua_istable(L, idx)) {
+		idx = lua_absindex(L, idx);
+		lua_pushnil(L);
+		while (lua_next(L, idx)) {
+			int bit = -1;
+			if (lua_type(L, -2) == LUA_TSTRING)
+				for (int i = 0; i < FMT_WORDS; i++)
+					if (strcmp(lua_tostring(L, -2), fmt_words[i].name) == 0)
+						bit = fmt_words[i].bit;
+			if (bit < 0)
+				return luaL_error(L, "bad argument #%d to '%s' (unknown output option '%s')", arg,
+						  fname, lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : luaL_typename(L, -2));
+			if (lua_toboolean(L, -1))
+				opts |= bit;
+			lua_pop(L, 1);
+		}
+	} else {
+		return luaL_error(L, "bad argument #%d to '%s' (table or string expected, got %s)", arg, fname,
+				  luaL_typename(L, idx));
+	}
+	if ((opts & FMT_SAVE) && (opts & ~(FMT_SAVE | FMT_USERSPACE)))
+		return luaL_error(L, "bad argument #%d to '%s' (save cannot be combined with another output word)",
+				  arg, fname);
+	return opts;
+}
+
+/* core.format_opts(opts) -> the FMT_* bits of opts (as core.format takes them),
+ * for the sinks; raises as core.format does. */
+static int convert_opts(lua_State *L)
+{
+	lua_pushinteger(L, convert_format_opts(L, 1, 1, "sink"));
+	return 1;
+}
+
+/* core.format(ev [, opts]) -> the line conntrack prints for ev: -E (or -E expect)
+ * for an event, -L for an entry (no `event`). opts: conntrack's -o words, as a
+ * table of booleans {extended, timestamp, id, ktimestamp, labels, userspace,
+ * xml, save} or as the text -o takes ("extended,id"). */
 static int convert_format(lua_State *L)
 {
 	if (!lua_istable(L, 1))
 		return luaL_error(L, "bad argument #1 to 'format' (event table expected, got %s)",
 				  luaL_typename(L, 1));
-	int opts = 0;
-	if (lua_istable(L, 2)) {
-		opts |= truthy(L, 2, "timestamp") ? FMT_TIMESTAMP : 0;
-		opts |= truthy(L, 2, "id") ? FMT_ID : 0;
-	}
+	int opts = convert_format_opts(L, 2, 2, "format");
 	lua_settop(L, 1);
 	luaL_checkstack(L, 40, "format");
 	struct ctev ev;
@@ -1023,6 +1112,7 @@ static int convert_json(lua_State *L)
 
 static const luaL_Reg convert_funcs[] = {
 	{ "format", convert_format },
+	{ "format_opts", convert_opts },
 	{ "json", convert_json },
 	{ NULL, NULL },
 };

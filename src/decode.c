@@ -27,7 +27,7 @@ enum what {
 	W_NONE, W_SAME,
 	W_V4SRC, W_V4DST, W_V6SRC, W_V6DST, W_PROTONUM, W_SPORT, W_DPORT,
 	W_ICMPID, W_ICMPTYPE, W_ICMPCODE, W_TZONE, W_PACKETS, W_BYTES, W_PACKETS32, W_BYTES32,
-	W_TCPSTATE, W_SCTPSTATE, W_DCCPSTATE, W_HELPER, W_SECCTX, W_START, W_STOP,
+	W_TCPSTATE, W_SCTPSTATE, W_DCCPSTATE, W_VTAG0, W_VTAG1, W_DCCPROLE, W_HELPER, W_SECCTX, W_START, W_STOP,
 	W_STATUS, W_TIMEOUT, W_MARK, W_SECMARK, W_USE, W_ID, W_ZONE, W_LABELS,
 	W_FLAGS, W_CLASS, W_FN, W_NATDIR, W_COUNTERS0, W_COUNTERS1,
 	W_TUPLE,                       /* + tuple index */
@@ -75,12 +75,12 @@ SCHEMA(tcp, CTA_PROTOINFO_TCP_MAX,
 
 SCHEMA(sctp, CTA_PROTOINFO_SCTP_MAX,
        [CTA_PROTOINFO_SCTP_STATE] = { U8, W_SCTPSTATE, NULL },
-       [CTA_PROTOINFO_SCTP_VTAG_ORIGINAL] = { U32, W_NONE, NULL },
-       [CTA_PROTOINFO_SCTP_VTAG_REPLY] = { U32, W_NONE, NULL });
+       [CTA_PROTOINFO_SCTP_VTAG_ORIGINAL] = { U32, W_VTAG0, NULL },
+       [CTA_PROTOINFO_SCTP_VTAG_REPLY] = { U32, W_VTAG1, NULL });
 
 SCHEMA(dccp, CTA_PROTOINFO_DCCP_MAX,
        [CTA_PROTOINFO_DCCP_STATE] = { U8, W_DCCPSTATE, NULL },
-       [CTA_PROTOINFO_DCCP_ROLE] = { U8, W_NONE, NULL },
+       [CTA_PROTOINFO_DCCP_ROLE] = { U8, W_DCCPROLE, NULL },
        [CTA_PROTOINFO_DCCP_HANDSHAKE_SEQ] = { U64, W_NONE, NULL });
 
 SCHEMA(protoinfo, CTA_PROTOINFO_MAX,
@@ -180,6 +180,9 @@ static void store(struct ctev *ev, struct cttuple *t, int what, const char *p, u
 	case W_TCPSTATE: ev->tcp_state = (uint8_t)*p; ev->has |= CH_TCP; break;
 	case W_SCTPSTATE: ev->sctp_state = (uint8_t)*p; ev->has |= CH_SCTP; break;
 	case W_DCCPSTATE: ev->dccp_state = (uint8_t)*p; ev->has |= CH_DCCP; break;
+	case W_VTAG0: ev->vtag[0] = get32(p); ev->has |= CH_VTAG0; break;
+	case W_VTAG1: ev->vtag[1] = get32(p); ev->has |= CH_VTAG1; break;
+	case W_DCCPROLE: ev->dccp_role = (uint8_t)*p; ev->has |= CH_DCCPROLE; break;
 	/* The library keeps a helper name in 16 bytes with its NUL. */
 	case W_HELPER: get_str(p, len, &ev->helper, &ev->helper_len, 15); ev->has |= CH_HELPER; break;
 	case W_SECCTX: get_str(p, len, &ev->secctx, &ev->secctx_len, len); ev->has |= CH_SECCTX; break;

@@ -41,6 +41,8 @@ enum {
 	CH_TUPLE0 = 1 << 19,           /* t[i] was sent: CH_TUPLE0 << i (four tuples) */
 	CH_PORTID = 1 << 23, CH_TIME = 1 << 24,
 	CH_PROGNAME = 1 << 25,         /* progname given (a table), not looked up from portid */
+	CH_VTAG0 = 1 << 26, CH_VTAG1 = 1 << 27, CH_DCCPROLE = 1 << 28,   /* for -o save */
+	CH_FAMILY = 1 << 29,           /* a table said its family */
 };
 
 /* Tuples of a conntrack event and of an expectation. */
@@ -52,9 +54,10 @@ struct ctev {
 	uint32_t has;
 	int kind;                      /* enum ev_kind; EV_ENTRY for dumps */
 	uint8_t exp, family;           /* expectation?; nfgen_family */
-	uint8_t tcp_state, sctp_state, dccp_state;
+	uint8_t tcp_state, sctp_state, dccp_state, dccp_role;
 	uint32_t status, timeout, mark, id, use, secmark;
 	uint32_t flags, class_, nat_dir;
+	uint32_t vtag[2];              /* SCTP verification tags, orig and reply */
 	uint16_t zone;
 	uint64_t start, stop;          /* nanoseconds */
 	const char *helper, *secctx, *fn;

@@ -2,10 +2,12 @@
  *
  * One formatter for every event: a message straight from the socket (sinks),
  * an event table (ct.format, ct.json) once read back into a struct ctev. The
- * text is what `conntrack -E` and `conntrack -E expect` print; a field present
- * is printed exactly when the kernel sent the attribute, which is what the
- * library tests. JSON is what lua-cjson (precision 14) made of the event table,
- * keys in the one order of json_keys. No printf and no inet_ntop on the way. */
+ * text is what `conntrack -E` / `-L` and their `expect` forms print, with any
+ * of conntrack's -o words (FMT_*: extended, timestamp, id, ktimestamp, labels,
+ * userspace, xml, save); a field present is printed exactly when the kernel
+ * sent the attribute, which is what the library tests. JSON is what lua-cjson
+ * (precision 14) made of the event table, keys in the one order of json_keys.
+ * No printf and no inet_ntop on the default path. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,13 @@ const char *const status_bits[STATUS_NAMES] = {
 	"template", "nat_clash", "helper", "offload", "hw_offload",
 };
 const char *const exp_flag_bits[EXPFLAG_NAMES] = { "permanent", "inactive", "userspace" };
+
+/* conntrack's -o words in its own order: it takes the first a given prefix matches. */
+const struct fmt_word fmt_words[FMT_WORDS] = {
+	{ "xml", FMT_XML }, { "extended", FMT_EXTENDED }, { "timestamp", FMT_TIMESTAMP },
+	{ "id", FMT_ID }, { "ktimestamp", FMT_KTIMESTAMP }, { "labels", FMT_LABELS },
+	{ "userspace", FMT_USERSPACE }, { "save", FMT_SAVE },
+};
 
 /* Every key an event table has, in the order JSON objects list them (other keys
  * follow, sorted). Tuples, sets and the top level share it. */
@@ -84,6 +93,16 @@ static const char *const dccp_states[] = {
 	"NONE", "REQUEST", "RESPOND", "PARTOPEN", "OPEN", "CLOSEREQ", "CLOSING",
 	"TIMEWAIT", "IGNORE", "INVALID",
 };
+
+int state_number(unsigned proto, const char *name)
+{
+	const char *const *names = proto == IPPROTO_TCP ? tcp_states : proto == IPPROTO_SCTP ? sctp_states :
+				   proto == IPPROTO_DCCP ? dccp_states : NULL;
+	for (int i = 0; names && i < 10; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
 
 const char *state_name(const struct ctev *ev)
 {
@@ -366,14 +385,17 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int all_digits(const char *s)
+static int digits_value(const char *s)
 {
-	if (!*s)
-		return 0;
-	for (; *s; s++)
+	if (!*s || strlen(s) > 4)
+		return -1;
+	int v = 0;
+	for (; *s; s++) {
 		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return v;
 }
 
 static int label_bit(const struct ctev *ev, unsigned bit)
@@ -386,32 +408,77 @@ static int label_bit(const struct ctev *ev, unsigned bit)
 	return (w >> (bit % 32)) & 1;
 }
 
-/* " labels=a,b": the names connlabel.conf gives, sorted; bit numbers are not printed. */
-static void text_labels(struct obuf *o, const struct ctev *ev)
+#define LABEL_BITS 128                 /* what the kernel keeps (NF_CT_LABELS_MAX_SIZE) */
+
+/* The labels part of -o labels: "labels=a,b" in bit order, names from
+ * connlabel.conf only; "labels" alone when no set bit has a name; nothing
+ * without a connlabel.conf. A table's names are put back in bit order; names the
+ * file does not know (a table made by hand) follow, sorted. The callback gets
+ * each name (sep: what goes before it). */
+static void each_label(const struct ctev *ev, void (*put)(struct obuf *, const char *, int), struct obuf *o)
 {
-	const char *names[CTEV_LABEL_NAMES];
-	int n = 0;
+	const char *extra[CTEV_LABEL_NAMES];
+	int nextra = 0, n = 0;
 	if (ev->labelnames) {
-		for (int i = 0; i < ev->labelnames->n; i++)
-			if (!all_digits(ev->labelnames->name[i]))
-				names[n++] = ev->labelnames->name[i];
+		uint8_t set[LABEL_BITS / 8] = { 0 };
+		for (int i = 0; i < ev->labelnames->n; i++) {
+			const char *name = ev->labelnames->name[i];
+			int bit = digits_value(name);
+			for (unsigned b = 0; bit < 0 && b < LABEL_BITS; b++) {
+				const char *ln = label_name(b);
+				if (ln && strcmp(ln, name) == 0)
+					bit = (int)b;
+			}
+			if (bit >= 0 && bit < LABEL_BITS)
+				set[bit / 8] |= (uint8_t)(1u << (bit % 8));
+			else if (bit < 0)
+				extra[nextra++] = name;
+		}
+		for (unsigned b = 0; b < LABEL_BITS; b++) {
+			const char *name;
+			if ((set[b / 8] >> (b % 8) & 1) && (name = label_name(b)) && *name)
+				put(o, name, n++);
+		}
+		qsort(extra, (size_t)nextra, sizeof(extra[0]), cmp_str);
+		for (int i = 0; i < nextra; i++)
+			put(o, extra[i], n++);
 	} else {
 		unsigned max = (unsigned)((ev->labels_len + 3) / 4) * 32;
-		for (unsigned bit = 0; bit < max && n < CTEV_LABEL_NAMES; bit++) {
+		for (unsigned bit = 0; bit < max; bit++) {
 			const char *name;
-			if (label_bit(ev, bit) && (name = label_name(bit)) && *name && !all_digits(name))
-				names[n++] = name;
+			if (label_bit(ev, bit) && (name = label_name(bit)) && *name)
+				put(o, name, n++);
 		}
 	}
-	if (!n)
+}
+
+/* Whether the labels part is printed at all: a connlabel.conf was read (or a
+ * table names labels the file would not know). */
+static int labels_shown(const struct ctev *ev)
+{
+	if (!(ev->has & CH_LABELS))
+		return 0;
+	if (labels_mapped())
+		return 1;
+	if (ev->labelnames)
+		for (int i = 0; i < ev->labelnames->n; i++)
+			if (digits_value(ev->labelnames->name[i]) < 0)
+				return 1;
+	return 0;
+}
+
+static void put_text_label(struct obuf *o, const char *name, int i)
+{
+	ob_str(o, i ? "," : "=");
+	ob_str(o, name);
+}
+
+static void text_labels(struct obuf *o, const struct ctev *ev)
+{
+	if (!labels_shown(ev))
 		return;
-	qsort(names, (size_t)n, sizeof(names[0]), cmp_str);
-	ob_lit(o, " labels=");
-	for (int i = 0; i < n; i++) {
-		if (i)
-			ob_lit(o, ",");
-		ob_str(o, names[i]);
-	}
+	ob_lit(o, " labels");
+	each_label(ev, put_text_label, o);
 }
 
 static const char *const prefix[EV_KINDS] = {
@@ -435,6 +502,26 @@ static void text_userspace(struct obuf *o, const struct ctev *ev)
 	}
 }
 
+static const char *l3_name(unsigned family)
+{
+	return family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : "unknown";
+}
+
+/* ctime(3) of whole seconds, without its newline (local time, as conntrack). */
+static void ob_ctime(struct obuf *o, double secs)
+{
+	static const char days[] = "SunMonTueWedThuFriSat", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	time_t t = (time_t)floor(secs);
+	struct tm tm;
+	char b[64];
+	if (!localtime_r(&t, &tm))
+		return;
+	int n = snprintf(b, sizeof(b), "%.3s %.3s%3d %.2d:%.2d:%.2d %d", days + 3 * tm.tm_wday,
+			 months + 3 * tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, 1900 + tm.tm_year);
+	if (n > 0)
+		ob_put(o, b, (size_t)n < sizeof(b) ? (size_t)n : sizeof(b) - 1);
+}
+
 static void text_conntrack(struct obuf *o, const struct ctev *ev, int opts)
 {
 	static const struct cttuple none;
@@ -445,6 +532,15 @@ static void text_conntrack(struct obuf *o, const struct ctev *ev, int opts)
 	const char *name = ev->protoname;
 	if (!name)
 		name = (!ev->exp && (orig->has & TH_PROTONUM) && proto_name(pn)) ? proto_name(pn) : "unknown";
+	if (opts & FMT_EXTENDED) {
+		/* "%-8s %u": the layer-3 name and number */
+		const char *l3 = l3_name(ev->family);
+		ob_lit(o, " ");
+		ob_str(o, l3);
+		ob_put(o, "        ", 8 - strlen(l3));
+		ob_lit(o, " ");
+		ob_u64(o, ev->family);
+	}
 	size_t nl = strlen(name);
 	ob_lit(o, " ");
 	ob_str(o, name);
@@ -476,13 +572,14 @@ static void text_conntrack(struct obuf *o, const struct ctev *ev, int opts)
 		ob_u64(o, reply->zone);
 	}
 	text_counters(o, reply);
+	/* One of them, as the library prints: an offloaded flow is assured too. */
 	if (status) {
-		if (ev->status & (1u << 2))
-			ob_lit(o, " [ASSURED]");
-		if (ev->status & (1u << 14))
-			ob_lit(o, " [OFFLOAD]");
 		if (ev->status & (1u << 15))
 			ob_lit(o, " [HW_OFFLOAD]");
+		else if (ev->status & (1u << 14))
+			ob_lit(o, " [OFFLOAD]");
+		else if (ev->status & (1u << 2))
+			ob_lit(o, " [ASSURED]");
 	}
 	if (ev->has & CH_MARK) {
 		ob_lit(o, " mark=");
@@ -507,6 +604,18 @@ static void text_conntrack(struct obuf *o, const struct ctev *ev, int opts)
 		ob_lit(o, " delta-time=");
 		ob_i64(o, (int64_t)floor(stop) - (int64_t)floor(ev->start_s));
 	}
+	if (opts & FMT_KTIMESTAMP) {
+		if (ev->has & CH_START) {
+			ob_lit(o, " [start=");
+			ob_ctime(o, ev->start_s);
+			ob_lit(o, "]");
+		}
+		if (ev->has & CH_STOP) {
+			ob_lit(o, " [stop=");
+			ob_ctime(o, ev->stop_s);
+			ob_lit(o, "]");
+		}
+	}
 	if (ev->has & CH_HELPER) {
 		ob_lit(o, " helper=");
 		ob_put(o, ev->helper, ev->helper_len);
@@ -519,9 +628,8 @@ static void text_conntrack(struct obuf *o, const struct ctev *ev, int opts)
 		ob_lit(o, " id=");
 		ob_u64(o, ev->id);
 	}
-	if (ev->has & CH_LABELS)
+	if (opts & FMT_LABELS)
 		text_labels(o, ev);
-	text_userspace(o, ev);
 }
 
 static void text_expect(struct obuf *o, const struct ctev *ev)
@@ -567,41 +675,462 @@ static void text_expect(struct obuf *o, const struct ctev *ev)
 	}
 }
 
-/* The line, without its newline. */
+/* "[sec.usec]\t": conntrack events print "%-.8ld.%-.6ld" (zero-padded),
+ * expectations "%-8ld.%-6ld" (left-aligned, space-padded: usec 5123 is
+ * "5123  ", which still means 0.005123 s). */
+static void text_time(struct obuf *o, const struct ctev *ev)
+{
+	double t = ev->has & CH_TIME ? ev->time : 0;
+	double sec = floor(t);
+	double usec = floor((t - sec) * 1e6 + 0.5);
+	if (usec > 999999)
+		usec = 999999;
+	char s[24], u[8];
+	size_t sl = 0, ul = 0;
+	int64_t sv = (int64_t)sec;
+	int v = (int)usec;
+	if (sv < 0)
+		sv = 0;
+	do
+		s[sl++] = (char)('0' + sv % 10);
+	while (sv /= 10);
+	do
+		u[ul++] = (char)('0' + v % 10);
+	while (v /= 10);
+	ob_lit(o, "[");
+	if (!ev->exp && sl < 8)
+		ob_put(o, "00000000", 8 - sl);
+	for (size_t i = sl; i > 0; i--)
+		ob_put(o, &s[i - 1], 1);
+	if (ev->exp && sl < 8)
+		ob_put(o, "        ", 8 - sl);
+	ob_lit(o, ".");
+	if (!ev->exp && ul < 6)
+		ob_put(o, "000000", 6 - ul);
+	for (size_t i = ul; i > 0; i--)
+		ob_put(o, &u[i - 1], 1);
+	if (ev->exp && ul < 6)
+		ob_put(o, "      ", 6 - ul);
+	ob_lit(o, "]\t");
+}
+
+/* -o save ------------------------------------------------------------------------ */
+
+static int same_addr(const struct ctev *ev, const struct cttuple *a, int adst,
+		     const struct cttuple *b, int bdst)
+{
+	const char *at = adst ? a->dsttext : a->srctext, *bt = bdst ? b->dsttext : b->srctext;
+	if (at || bt) {
+		size_t al = adst ? a->dstlen : a->srclen, bl = bdst ? b->dstlen : b->srclen;
+		return at && bt && al == bl && memcmp(at, bt, al) == 0;
+	}
+	return memcmp(adst ? a->dst : a->src, bdst ? b->dst : b->src, ev->family == AF_INET6 ? 16 : 4) == 0;
+}
+
+static void save_num(struct obuf *o, const char *opt, uint64_t v)
+{
+	ob_lit(o, " ");
+	ob_str(o, opt);
+	ob_lit(o, " ");
+	ob_u64(o, v);
+}
+
+static void save_str(struct obuf *o, const char *opt, const char *v)
+{
+	ob_lit(o, " ");
+	ob_str(o, opt);
+	ob_lit(o, " ");
+	ob_str(o, v ? v : "(null)");      /* glibc's printf of a name the tool has not */
+}
+
+/* The options conntrack -I takes to make this entry again: what conntrack -L -o
+ * save (and -E -o save) prints. Status names only for the bits the tool can set;
+ * mark and labels are not part of it in 1.4.7. */
+static void text_save(struct obuf *o, const struct ctev *ev)
+{
+	static const char *const cmd[EV_KINDS] = { "-A", "-U", "-D", "-A", "-D" };
+	const struct cttuple *orig = &ev->t[T_ORIG], *reply = &ev->t[T_REPLY];
+	unsigned pn = orig->has & TH_PROTONUM ? orig->protonum : 0;
+	ob_str(o, ev->kind >= 0 && ev->kind < EV_KINDS ? cmd[ev->kind] : "-A");
+	if (ev->has & CH_TIMEOUT)
+		save_num(o, "-t", ev->timeout);
+	if (ev->has & CH_STATUS) {
+		static const struct { unsigned bit; const char *name; } st[] = {
+			{ 0, "EXPECTED" }, { 1, "SEEN_REPLY" }, { 2, "ASSURED" }, { 10, "FIXED_TIMEOUT" },
+		};
+		ob_lit(o, " -u ");
+		int n = 0;
+		for (unsigned i = 0; i < NELEM(st); i++) {
+			if (ev->status & (1u << st[i].bit)) {
+				if (n++)
+					ob_lit(o, ",");
+				ob_str(o, st[i].name);
+			}
+		}
+		if (!n)
+			ob_lit(o, "UNSET");
+	}
+	if (ev->has & CH_SECMARK)
+		save_num(o, "-c", ev->secmark);
+	if (ev->has & CH_ZONE)
+		save_num(o, "-w", ev->zone);
+	if (orig->has & TH_ZONE)
+		save_num(o, "--orig-zone", orig->zone);
+	if (reply->has & TH_ZONE)
+		save_num(o, "--reply-zone", reply->zone);
+	if (ev->family != AF_INET && ev->family != AF_INET6)
+		return;
+	/* A reply address that is not the original one inverted is NAT: -g / -n,
+	 * unless the status says that NAT was not done. */
+	int st = (ev->has & CH_STATUS) != 0;
+	int dnat = !(st && !(ev->status & (1u << 8))) && !same_addr(ev, reply, 0, orig, 1);
+	int snat = !(st && !(ev->status & (1u << 7))) && !same_addr(ev, reply, 1, orig, 0);
+	struct { const struct cttuple *t; int dst; const char *opt; } a[] = {
+		{ orig, 0, "-s" }, { orig, 1, "-d" }, { reply, 0, dnat ? "-g" : "-r" }, { reply, 1, snat ? "-n" : "-q" },
+	};
+	for (unsigned i = 0; i < NELEM(a); i++) {
+		if (!(a[i].t->has & (a[i].dst ? TH_DST : TH_SRC)))
+			continue;
+		ob_lit(o, " ");
+		ob_str(o, a[i].opt);
+		ob_lit(o, " ");
+		ob_addr(o, ev, a[i].t, a[i].dst);
+	}
+	const char *name = proto_name(pn);
+	if (!name) {
+		save_num(o, "-p", pn);
+		return;
+	}
+	save_str(o, "-p", name);
+	if (ports_proto(pn) || pn == IPPROTO_GRE) {
+		int gre = pn == IPPROTO_GRE;
+		if (orig->has & TH_SPORT)
+			save_num(o, gre ? "--srckey" : "--sport", orig->sport);
+		if (orig->has & TH_DPORT)
+			save_num(o, gre ? "--dstkey" : "--dport", orig->dport);
+		if (reply->has & TH_SPORT)
+			save_num(o, gre ? "--reply-key-src" : "--reply-port-src", reply->sport);
+		if (reply->has & TH_DPORT)
+			save_num(o, gre ? "--reply-key-dst" : "--reply-port-dst", reply->dport);
+	} else if (pn == IPPROTO_ICMP || pn == IPPROTO_ICMPV6) {
+		int v6 = pn == IPPROTO_ICMPV6;
+		if (orig->has & TH_TYPE)
+			save_num(o, v6 ? "--icmpv6-type" : "--icmp-type", orig->type);
+		if (orig->has & TH_CODE)
+			save_num(o, v6 ? "--icmpv6-code" : "--icmp-code", orig->code);
+		if (orig->has & TH_ICMPID)
+			save_num(o, v6 ? "--icmpv6-id" : "--icmp-id", orig->icmpid);
+	}
+	if (pn == IPPROTO_TCP && (ev->has & CH_TCP))
+		save_str(o, "--state", ev->tcp_state < TCP_STATES ? tcp_states[ev->tcp_state] : NULL);
+	if (pn == IPPROTO_SCTP) {
+		/* conntrack's own list of SCTP states stops at SHUTDOWN_ACK_SENT */
+		if (ev->has & CH_SCTP)
+			save_str(o, "--state", ev->sctp_state < 8 ? sctp_states[ev->sctp_state] : NULL);
+		if (ev->has & CH_VTAG0)
+			save_num(o, "--orig-vtag", ev->vtag[0]);
+		if (ev->has & CH_VTAG1)
+			save_num(o, "--reply-vtag", ev->vtag[1]);
+	}
+	if (pn == IPPROTO_DCCP) {
+		static const char *const roles[] = { "client", "server" };
+		if (ev->has & CH_DCCP)
+			save_str(o, "--state", ev->dccp_state < NELEM(dccp_states) ? dccp_states[ev->dccp_state] : NULL);
+		if (ev->has & CH_DCCPROLE)
+			save_str(o, "--role", ev->dccp_role < 2 ? roles[ev->dccp_role] : NULL);
+	}
+}
+
+/* -o xml ------------------------------------------------------------------------- */
+
+static void x_num(struct obuf *o, const char *tag, uint64_t v)
+{
+	ob_lit(o, "<");
+	ob_str(o, tag);
+	ob_lit(o, ">");
+	ob_u64(o, v);
+	ob_lit(o, "</");
+	ob_str(o, tag);
+	ob_lit(o, ">");
+}
+
+static void x_str(struct obuf *o, const char *tag, const char *v, size_t n)
+{
+	ob_lit(o, "<");
+	ob_str(o, tag);
+	ob_lit(o, ">");
+	ob_put(o, v, n);
+	ob_lit(o, "</");
+	ob_str(o, tag);
+	ob_lit(o, ">");
+}
+
+static void x_addrs(struct obuf *o, const struct ctev *ev, const struct cttuple *t)
+{
+	static const struct cttuple z;
+	for (int dst = 0; dst < 2; dst++) {
+		ob_str(o, dst ? "<dst>" : "<src>");
+		/* an address not sent is the library's zeroes */
+		ob_addr(o, ev, t && (t->has & (dst ? TH_DST : TH_SRC)) ? t : &z, dst);
+		ob_str(o, dst ? "</dst>" : "</src>");
+	}
+}
+
+/* What __snprintf_proto_xml prints: ports or GRE keys, nothing for others. */
+static void x_ports(struct obuf *o, const struct cttuple *t, unsigned pn)
+{
+	unsigned sp = t && (t->has & TH_SPORT) ? t->sport : 0;
+	unsigned dp = t && (t->has & TH_DPORT) ? t->dport : 0;
+	if (ports_proto(pn)) {
+		x_num(o, "sport", sp);
+		x_num(o, "dport", dp);
+	} else if (pn == IPPROTO_GRE) {
+		ob_lit(o, "<srckey>0x");
+		ob_hex(o, sp);
+		ob_lit(o, "</srckey><dstkey>0x");
+		ob_hex(o, dp);
+		ob_lit(o, "</dstkey>");
+	}
+}
+
+static const char *x_proto(unsigned pn)
+{
+	const char *n = proto_name(pn);
+	return n ? n : "unknown";
+}
+
+static void x_when(struct obuf *o, const struct ctev *ev)
+{
+	time_t t = (time_t)floor(ev->has & CH_TIME ? ev->time : 0);
+	struct tm tm;
+	char b[160];
+	if (!localtime_r(&t, &tm))
+		return;
+	int n = snprintf(b, sizeof(b), "<when><hour>%d</hour><min>%02d</min><sec>%02d</sec><wday>%d</wday>"
+			 "<day>%d</day><month>%d</month><year>%d</year></when>", tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, tm.tm_wday + 1, tm.tm_mday, tm.tm_mon + 1, 1900 + tm.tm_year);
+	if (n > 0)
+		ob_put(o, b, (size_t)n < sizeof(b) ? (size_t)n : sizeof(b) - 1);
+}
+
+static void x_open_flow(struct obuf *o, const struct ctev *ev, int exp)
+{
+	static const char *const ct[] = { "new", "update", "destroy" }, *const ex[] = { "new", "destroy" };
+	int k = ev->kind;
+	const char *type = exp ? (k == EV_EXP_NEW || k == EV_EXP_DESTROY ? ex[k - EV_EXP_NEW] : NULL)
+			       : (k >= EV_NEW && k <= EV_DESTROY ? ct[k] : NULL);
+	if (!type) {
+		ob_lit(o, "<flow>");
+		return;
+	}
+	ob_lit(o, "<flow type=\"");
+	ob_str(o, type);
+	ob_lit(o, "\">");
+}
+
+static void put_xml_label(struct obuf *o, const char *name, int i)
+{
+	(void)i;
+	x_str(o, "label", name, strlen(name));
+}
+
+/* A tuple's <meta direction=...>; the counters are shown for both directions
+ * when the original ones were sent (the library tests those for both). */
+static void x_tuple(struct obuf *o, const struct ctev *ev, const struct cttuple *t, unsigned pn, int reply)
+{
+	ob_lit(o, "<meta direction=\"");
+	ob_str(o, reply ? "reply" : "original");
+	ob_lit(o, "\"><layer3 protonum=\"");
+	ob_u64(o, ev->family);
+	ob_lit(o, "\" protoname=\"");
+	ob_str(o, l3_name(ev->family));
+	ob_lit(o, "\">");
+	x_addrs(o, ev, t);
+	ob_lit(o, "</layer3><layer4 protonum=\"");
+	ob_u64(o, pn);
+	ob_lit(o, "\" protoname=\"");
+	ob_str(o, x_proto(pn));
+	ob_lit(o, "\">");
+	x_ports(o, t, pn);
+	ob_lit(o, "</layer4>");
+	if (t->has & TH_ZONE)
+		x_num(o, "zone", t->zone);
+	const struct cttuple *og = &ev->t[T_ORIG];
+	if ((og->has & (TH_PACKETS | TH_BYTES)) == (TH_PACKETS | TH_BYTES)) {
+		ob_lit(o, "<counters>");
+		x_num(o, "packets", t->packets);
+		x_num(o, "bytes", t->bytes);
+		ob_lit(o, "</counters>");
+	}
+	ob_lit(o, "</meta>");
+}
+
+static uint64_t ns_of(double secs, uint64_t ns, int table)
+{
+	return table ? (uint64_t)llround(secs * 1e9) : ns;
+}
+
+static void xml_conntrack(struct obuf *o, const struct ctev *ev, int opts)
+{
+	const struct cttuple *orig = &ev->t[T_ORIG], *reply = &ev->t[T_REPLY];
+	unsigned pn = orig->has & TH_PROTONUM ? orig->protonum : 0;
+	unsigned rpn = reply->has & TH_PROTONUM ? reply->protonum : pn;
+	int table = ev->protoname != NULL;       /* read from a table: times in seconds */
+	x_open_flow(o, ev, 0);
+	x_tuple(o, ev, orig, pn, 0);
+	x_tuple(o, ev, reply, rpn, 1);
+	uint32_t indep = CH_TCP | CH_SCTP | CH_DCCP | CH_TIMEOUT | CH_MARK | CH_SECMARK | CH_ZONE |
+			 CH_USE | CH_STATUS | CH_ID | CH_LABELS | CH_START | CH_STOP;
+	if (ev->has & indep)
+		ob_lit(o, "<meta direction=\"independent\">");
+	/* The library names every protocol's state from the TCP list. */
+	unsigned state = ev->has & CH_TCP ? ev->tcp_state : ev->has & CH_SCTP ? ev->sctp_state :
+			 ev->has & CH_DCCP ? ev->dccp_state : 0;
+	if (ev->has & (CH_TCP | CH_SCTP | CH_DCCP)) {
+		const char *sn = tcp_states[state < TCP_STATES ? state : 0];
+		x_str(o, "state", sn, strlen(sn));
+	}
+	if (ev->has & CH_TIMEOUT)
+		x_num(o, "timeout", ev->timeout);
+	if (ev->has & CH_MARK)
+		x_num(o, "mark", ev->mark);
+	if ((opts & FMT_LABELS) && labels_shown(ev)) {
+		ob_lit(o, "<labels>");
+		each_label(ev, put_xml_label, o);
+		ob_lit(o, "</labels>");
+	}
+	if (ev->has & CH_SECMARK)
+		x_num(o, "secmark", ev->secmark);
+	if (ev->has & CH_SECCTX)
+		x_str(o, "secctx", ev->secctx, ev->secctx_len);
+	if (ev->has & CH_ZONE)
+		x_num(o, "zone", ev->zone);
+	if (ev->has & CH_USE)
+		x_num(o, "use", ev->use);
+	if (ev->has & CH_ID)
+		x_num(o, "id", ev->id);
+	if ((ev->has & CH_STATUS) && (ev->status & (1u << 2)))
+		ob_lit(o, "<assured/>");
+	if ((ev->has & CH_STATUS) && !(ev->status & (1u << 1)))
+		ob_lit(o, "<unreplied/>");
+	uint64_t start = ns_of(ev->start_s, ev->start, table), stop = ns_of(ev->stop_s, ev->stop, table);
+	if ((opts & FMT_KTIMESTAMP) && (ev->has & (CH_START | CH_STOP))) {
+		ob_lit(o, "<timestamp>");
+		if (ev->has & CH_START)
+			x_num(o, "start", start);
+		if (ev->has & CH_STOP)
+			x_num(o, "stop", stop);
+		ob_lit(o, "</timestamp>");
+	}
+	if ((ev->has & CH_START) && (ev->has & CH_STOP)) {
+		x_num(o, "deltatime", (stop - start) / 1000000000u);
+	} else if (ev->has & CH_START) {
+		/* up to now: the time the event came (the library's time(NULL)) */
+		double now = ev->has & CH_TIME ? ev->time : (double)time(NULL);
+		x_num(o, "deltatime", (uint64_t)((int64_t)floor(now) - (int64_t)(start / 1000000000u)));
+	}
+	if (ev->has & indep)
+		ob_lit(o, "</meta>");
+	if (opts & FMT_TIMESTAMP)
+		x_when(o, ev);
+	if (ev->has & CH_HELPER)
+		x_str(o, "helper", ev->helper, ev->helper_len);
+	ob_lit(o, "</flow>");
+}
+
+static void xml_expect(struct obuf *o, const struct ctev *ev, int opts)
+{
+	const struct cttuple *t[3] = { &ev->t[T_EXPECTED], &ev->t[T_MASK], &ev->t[T_MASTER] };
+	static const char *const part[3] = { "expected", "mask", "master" };
+	int have[3];
+	for (int i = 0; i < 3; i++)
+		have[i] = (ev->has & (CH_TUPLE0 << i)) != 0;
+	unsigned pn = have[0] && (t[0]->has & TH_PROTONUM) ? t[0]->protonum : 0;
+	x_open_flow(o, ev, 1);
+	ob_lit(o, "<layer3 protonum=\"");
+	ob_u64(o, ev->family);
+	ob_lit(o, "\" protoname=\"");
+	ob_str(o, l3_name(ev->family));
+	ob_lit(o, "\">");
+	for (int i = 0; i < 3; i++) {
+		ob_lit(o, "<");
+		ob_str(o, part[i]);
+		ob_lit(o, ">");
+		x_addrs(o, ev, have[i] ? t[i] : NULL);
+		ob_lit(o, "</");
+		ob_str(o, part[i]);
+		ob_lit(o, ">");
+	}
+	ob_lit(o, "</layer3><layer4 protonum=\"");
+	ob_u64(o, pn);
+	ob_lit(o, "\" protoname=\"");
+	ob_str(o, x_proto(pn));
+	ob_lit(o, "\">");
+	for (int i = 0; i < 3; i++) {
+		unsigned tpn = i == 2 && have[2] && (t[2]->has & TH_PROTONUM) ? t[2]->protonum : pn;
+		ob_lit(o, "<");
+		ob_str(o, part[i]);
+		ob_lit(o, ">");
+		x_ports(o, have[i] ? t[i] : NULL, tpn);
+		ob_lit(o, "</");
+		ob_str(o, part[i]);
+		ob_lit(o, ">");
+	}
+	ob_lit(o, "</layer4><meta>");
+	if (ev->has & CH_HELPER)
+		x_str(o, "helper-name", ev->helper, ev->helper_len);
+	if (ev->has & CH_TIMEOUT)
+		x_num(o, "timeout", ev->timeout);
+	if (ev->has & CH_CLASS)
+		x_num(o, "class", ev->class_);
+	if (ev->has & CH_ZONE)
+		x_num(o, "zone", ev->zone);
+	if (opts & FMT_TIMESTAMP)
+		x_when(o, ev);
+	if (ev->flags & 1)
+		ob_lit(o, "<permanent/>");
+	if (ev->flags & 2)
+		ob_lit(o, "<inactive/>");
+	if (ev->flags & 4)
+		ob_lit(o, "<userspace/>");
+	ob_lit(o, "</meta></flow>");
+}
+
+/* The line, without its newline. opts: FMT_* (conntrack's -o words, as it
+ * combines them): timestamp is a prefix of events and of expectation lines (not
+ * of -L entries); xml and save replace the line; [USERSPACE] follows every
+ * conntrack form; expectations know only timestamp and xml. */
 void format_text(struct obuf *o, const struct ctev *ev, int opts)
 {
-	if (opts & FMT_TIMESTAMP) {
-		double t = ev->has & CH_TIME ? ev->time : 0;
-		double sec = floor(t);
-		double usec = floor((t - sec) * 1e6 + 0.5);
-		if (usec > 999999)
-			usec = 999999;
-		char u[8];
-		int v = (int)usec;
-		for (int i = 5; i >= 0; i--)
-			u[i] = (char)('0' + v % 10), v /= 10;
-		ob_lit(o, "[");
-		ob_i64(o, (int64_t)sec);
-		ob_lit(o, ".");
-		ob_put(o, u, 6);
-		ob_lit(o, "]\t");
-	}
 	int expform = ev->exp && (ev->has & ((CH_TUPLE0 << T_EXPECTED) | (CH_TUPLE0 << T_MASK) |
 					     (CH_TUPLE0 << T_MASTER)));
-	/* Every part is written with its leading space; the prefix ends where that
-	 * space goes, and a table entry has none: its line starts with the first part. */
 	int pre = ev->kind >= 0 && ev->kind < EV_KINDS;
-	if (pre)
-		ob_str(o, prefix[ev->kind]);
-	size_t body = o->n;
-	if (expform)
-		text_expect(o, ev);
-	else
-		text_conntrack(o, ev, opts);
-	if (!pre && !o->oom && o->n > body) {
-		memmove(o->b + body, o->b + body + 1, o->n - body - 1);
-		o->n--;
+	if (opts & FMT_XML) {
+		if (expform)
+			xml_expect(o, ev, opts);
+		else
+			xml_conntrack(o, ev, opts);
+	} else if ((opts & FMT_SAVE) && !expform) {
+		text_save(o, ev);
+	} else {
+		if ((opts & FMT_TIMESTAMP) && (pre || ev->exp))
+			text_time(o, ev);
+		/* Every part is written with its leading space; the prefix ends where that
+		 * space goes, and a table entry has none: its line starts with the first part. */
+		if (pre)
+			ob_str(o, prefix[ev->kind]);
+		size_t body = o->n;
+		if (expform)
+			text_expect(o, ev);
+		else
+			text_conntrack(o, ev, opts);
+		if (!pre && !o->oom && o->n > body) {
+			memmove(o->b + body, o->b + body + 1, o->n - body - 1);
+			o->n--;
+		}
 	}
+	if (!expform)
+		text_userspace(o, ev);
 }
 
 /* JSON --------------------------------------------------------------------------- */

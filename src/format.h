@@ -28,9 +28,18 @@ void ob_i64(struct obuf *o, int64_t v);
 void ob_num(struct obuf *o, double v);            /* as lua-cjson with precision 14 */
 void ob_jstr(struct obuf *o, const char *s, size_t n);   /* a JSON string */
 
-/* Options of the text line. */
-enum { FMT_TIMESTAMP = 1, FMT_ID = 2 };
+/* Options of the text line: conntrack's -o words (format_text says what each does). */
+enum {
+	FMT_TIMESTAMP = 1, FMT_ID = 2, FMT_EXTENDED = 4, FMT_KTIMESTAMP = 8, FMT_LABELS = 16,
+	FMT_USERSPACE = 32, FMT_XML = 64, FMT_SAVE = 128,
+};
+#define FMT_WORDS 8
+extern const struct fmt_word { const char *name; int bit; } fmt_words[FMT_WORDS];
 void format_text(struct obuf *o, const struct ctev *ev, int opts);
+/* The lines conntrack -o xml prints before the first event and at its end. */
+#define XML_HEAD(exp) ((exp) ? "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<expect>" \
+			     : "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>")
+#define XML_TAIL(exp) ((exp) ? "</expect>" : "</conntrack>")
 void format_json(struct obuf *o, const struct ctev *ev);
 
 /* Text of an address: IPv4 as a dotted quad, IPv6 as inet_ntop writes it. */
@@ -45,6 +54,7 @@ const char *state_name(const struct ctev *ev);    /* NULL when no state was sent
 extern const struct proto_name { const char *name; unsigned num; } protos[NPROTOS];
 #define TCP_STATES 10
 extern const char *const tcp_states[TCP_STATES];
+int state_number(unsigned proto, const char *name);   /* -1 when none */
 #define STATUS_NAMES 16
 extern const char *const status_bits[STATUS_NAMES];
 #define EXPFLAG_NAMES 3

@@ -49,6 +49,10 @@ static struct output *dirty[ROUTES_MAX];
 static int ndirty;
 static struct sink *dirty_sinks[ROUTES_MAX];
 static int ndirty_sinks;
+/* Destinations that got conntrack's XML head (before their first -o xml line),
+ * and so get its tail when their routes go: 1 conntrack, 2 expect. */
+static struct { const void *dest; int exp; } xml_open[ROUTES_MAX];
+static int nxml_open;
 /* Live output is written once COALESCE_BYTES wait or COALESCE_MS after the first
  * of them, not after every batch: a receiver that keeps up wakes for a handful of
  * events at a time, and a write per wake-up was a third of its system calls. A
@@ -156,6 +160,48 @@ int route_wants(int kind)
 	return (routed >> kind) & 1;
 }
 
+static int put_line(struct route *r, const char *s, size_t n);
+
+/* An XML destination's head, once, before its first line. */
+static void xml_head(struct route *r, int exp)
+{
+	const void *dest = r->sink ? (const void *)r->sink : (const void *)r->out;
+	for (int i = 0; i < nxml_open; i++)
+		if (xml_open[i].dest == dest)
+			return;
+	if (nxml_open == ROUTES_MAX)
+		return;
+	xml_open[nxml_open].dest = dest, xml_open[nxml_open++].exp = exp;
+	const char *h = XML_HEAD(exp);
+	const char *nl = strchr(h, '\n');
+	put_line(r, h, (size_t)(nl - h));
+	put_line(r, nl + 1, strlen(nl + 1));
+}
+
+/* The XML tail of a destination whose routes go (its last route, the state). */
+static void xml_tail(const void *dest, struct route *r)
+{
+	for (int i = 0; i < nxml_open; i++) {
+		if (xml_open[i].dest != dest)
+			continue;
+		if (r) {
+			const char *t = XML_TAIL(xml_open[i].exp);
+			put_line(r, t, strlen(t));
+		}
+		xml_open[i] = xml_open[--nxml_open];
+		return;
+	}
+}
+
+/* Whether some other route in use still writes to r's destination. */
+static int dest_shared(const struct route *r)
+{
+	for (int i = 0; i < nroutes; i++)
+		if (&routes[i] != r && routes[i].used && routes[i].out == r->out && routes[i].sink == r->sink)
+			return 1;
+	return 0;
+}
+
 /* Formats ev once per format and appends it to every output routed for its kind. */
 void route_event(const struct ctev *ev)
 {
@@ -174,27 +220,40 @@ void route_event(const struct ctev *ev)
 				format_text(&line, ev, r->opts);
 			done_opts = key;
 		}
-		unflushed += line.n + 1;
-		if (r->sink) {
-			if (line.oom || sink_put(r->sink, line.b, line.n, 1) < 0)
-				sink_drop(r->sink);
-			mark_dirty_sink(r->sink);
-			continue;
-		}
+		if (r->opts & FMT_XML)
+			xml_head(r, ev->exp);
 		if (line.oom) {
-			r->out->offered++, r->out->dropped++;
+			if (r->sink)
+				sink_drop(r->sink), mark_dirty_sink(r->sink);
+			else
+				r->out->offered++, r->out->dropped++;
 			continue;
 		}
-		struct output *o = r->out;
-		out_line(o, line.b, line.n);
-		urgent |= o->tty;
-		/* One write per batch, or per 64 KiB of a long one (a recorded file
-		 * is one batch). */
-		if (o->buf.n >= 65536)
-			flush_out(o);
-		else if (o->buf.n)
-			mark_dirty(o);
+		put_line(r, line.b, line.n);
 	}
+}
+
+/* One line to a route's destination. */
+static int put_line(struct route *r, const char *s, size_t n)
+{
+	unflushed += n + 1;
+	if (r->sink) {
+		int ok = sink_put(r->sink, s, n, 1) >= 0;
+		if (!ok)
+			sink_drop(r->sink);
+		mark_dirty_sink(r->sink);
+		return ok;
+	}
+	struct output *o = r->out;
+	int ok = out_line(o, s, n);
+	urgent |= o->tty;
+	/* One write per batch, or per 64 KiB of a long one (a recorded file
+	 * is one batch). */
+	if (o->buf.n >= 65536)
+		flush_out(o);
+	else if (o->buf.n)
+		mark_dirty(o);
+	return ok;
 }
 
 static void on_flush_timer(uv_timer_t *t)
@@ -250,6 +309,7 @@ static void route_forget(const struct sink *s)
 	for (int i = 0; i < nroutes; i++)
 		if (routes[i].used && routes[i].sink == s)
 			routes[i].used = 0;
+	xml_tail(s, NULL);
 	recompute();
 }
 
@@ -369,17 +429,21 @@ static int output_close(lua_State *L)
 	if (*p) {
 		struct output *o = *p;
 		*p = NULL;
-		for (int i = 0; i < nroutes; i++)
-			if (routes[i].used && routes[i].out == o)
+		for (int i = 0; i < nroutes; i++) {
+			if (routes[i].used && routes[i].out == o) {
+				xml_tail(o, &routes[i]);
 				routes[i].used = 0;
+			}
+		}
 		recompute();
 		output_free(o);
 	}
 	return 0;
 }
 
-/* core.route(kinds, output | sink, json, timestamp) -> id: events of the kinds
- * in the mask go to an output or a socket sink (sink.c), formatted in C. */
+/* core.route(kinds, output | sink, json, opts) -> id: events of the kinds in the
+ * mask go to an output or a socket sink (sink.c), formatted in C. opts: FMT_*
+ * bits (core.format_opts), or true for the -o timestamp form alone. */
 static int route_add(lua_State *L)
 {
 	lua_Integer kinds = luaL_checkinteger(L, 1);
@@ -400,7 +464,7 @@ static int route_add(lua_State *L)
 	lua_pushvalue(L, 2);
 	r->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	r->kinds = (uint32_t)kinds, r->json = lua_toboolean(L, 3);
-	r->opts = lua_toboolean(L, 4) ? FMT_TIMESTAMP : 0;
+	r->opts = lua_isinteger(L, 4) ? (int)lua_tointeger(L, 4) : lua_toboolean(L, 4) ? FMT_TIMESTAMP : 0;
 	r->used = 1, r->id = next_id++;
 	routed |= r->kinds;
 	lua_pushinteger(L, r->id);
@@ -421,6 +485,9 @@ static int route_remove(lua_State *L)
 	lua_Integer id = luaL_checkinteger(L, 1);
 	for (int i = 0; i < nroutes; i++) {
 		if (routes[i].used && routes[i].id == id) {
+			if (!dest_shared(&routes[i]))
+				xml_tail(routes[i].sink ? (const void *)routes[i].sink : (const void *)routes[i].out,
+					 &routes[i]);
 			routes[i].used = 0;
 			luaL_unref(L, LUA_REGISTRYINDEX, routes[i].ref);
 		}
@@ -433,6 +500,9 @@ static int route_remove(lua_State *L)
 /* Before a Lua state closes (reload, exit): its routes go with it. */
 void route_drop_state(lua_State *L)
 {
+	for (int i = 0; i < nroutes; i++)
+		if (routes[i].used && routes[i].L == L)
+			xml_tail(routes[i].sink ? (const void *)routes[i].sink : (const void *)routes[i].out, &routes[i]);
 	route_flush();
 	for (int i = 0; i < nroutes; i++)
 		if (routes[i].used && routes[i].L == L)

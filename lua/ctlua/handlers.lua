@@ -256,7 +256,7 @@ function M.on(name, f, fn)
     local h = setmetatable({ event = name, sink = sink, errors = 0, where = "sink " .. sink.name }, Handle)
     local out = sink.output or sink.handle   -- a C writer: a file output or a socket sink
     if out then
-      h.route = core.route(1 << e.kind, out, sink.format == "json", sink.text_opts ~= nil)
+      h.route = core.route(1 << e.kind, out, sink.format == "json", sink.text_bits)
     end
     local old, new = routes[name], {}
     for i = 1, #old do new[i] = old[i] end

@@ -1,7 +1,8 @@
 -- ctlua.replay — recorded events into the scripts, on a virtual clock.
 --
--- Input: conntrack -E / -E expect text (with or without -o timestamp) or ctlua's
--- JSON lines, auto-detected per line. The clock is the recorded one: an event with a
+-- Input: conntrack -E / -E expect text in any of its -o forms (default, extended,
+-- timestamp, id, ktimestamp, labels, userspace, xml) or ctlua's JSON lines,
+-- auto-detected per line; a file that holds no event at all is an error. The clock is the recorded one: an event with a
 -- `time` moves it forward and first fires every timer due by then, in order, so a
 -- 10-second window over an hour of recording takes milliseconds and fires at the
 -- same event positions as it would have live. Events without a time leave the clock
@@ -152,7 +153,9 @@ function M.run(path, dispatch, stopped, strict)
   for line in f:lines() do
     lineno = lineno + 1
     if stopped() then break end
-    if line ~= "" and not line:match("^conntrack v[%d.]+ %(conntrack%-tools%)") then
+    -- not events: conntrack's closing summary, -o xml's head and tail
+    if line ~= "" and not line:match("^conntrack v[%d.]+ %(conntrack%-tools%)")
+       and not line:match("^<%?xml ") and not line:match("^</?conntrack>$") and not line:match("^</?expect>$") then
       -- protected: a script that filled its memory cap must not end the replay
       local okd, ev, why = pcall(decode, line)
       if not okd then ev, why = nil, tostring(ev) end
@@ -180,13 +183,18 @@ function M.run(path, dispatch, stopped, strict)
 end
 
 --- M.feed(path, dispatch, stopped, strict) -> true | nil, message
--- M.run, counting what it fed for ct.stats().
+-- M.run, counting what it fed for ct.stats(). A file without a single event is
+-- an error (a wrong file or a wrong format), unless the run was stopped.
 function M.feed(path, dispatch, stopped, strict)
   local n, bad = M.run(path, function(ev)
     replayed[ev.event] = (replayed[ev.event] or 0) + 1
     dispatch(ev)
   end, stopped, strict)
   if not n then return nil, bad end
+  if n == 0 and not stopped() then
+    return nil, bad > 0 and string.format("no event in it (%d line%s not events)", bad, bad == 1 and "" or "s")
+      or "no event in it"
+  end
   replayed.skipped = bad
   return true
 end

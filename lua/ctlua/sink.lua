@@ -43,6 +43,15 @@ local all = setmetatable({}, { __mode = "k" })    -- sink -> true, for stats and
 function Sink:line(v)
   if type(v) == "table" then
     if self.format == "json" then return self.json(v) end
+    if self.xml and not self.xml_head then
+      -- conntrack -o xml's head before the first event, its tail at the end (the C
+      -- writer, src/route.c, does the same for the events it writes)
+      self.xml_head = true
+      local tag = v.tuple and "expect" or "conntrack"
+      self.put(self, '<?xml version="1.0" encoding="utf-8"?>')
+      self.put(self, "<" .. tag .. ">")
+      ct.on("stop", function() self.put(self, "</" .. tag .. ">") end)
+    end
     return self.ct_format(v, self.text_opts)
   end
   if type(v) ~= "string" then
@@ -84,10 +93,15 @@ local function file_sink(s, target, maxq)
   return s
 end
 
+-- conntrack's -o words, each a boolean option of a text sink (as ct.format takes them).
+local WORDS = { "extended", "timestamp", "id", "ktimestamp", "labels", "userspace", "xml", "save" }
+
 --- ct.sink{to = "stdout"|"stderr"|"file"|"tcp"|"udp"|"unix"|"syslog", format = "text"|"json",
 --           (tcp and udp: address "HOST:PORT", HOST a name or an address)
---           timestamp, path, address, max_queue, ident, facility, severity, name, raw,
---           on_connect}   on_connect() -> text: sent first on each new tcp/unix connection
+--           path, address, max_queue, ident, facility, severity, name, raw, on_connect,
+--           extended, timestamp, id, ktimestamp, labels, userspace, xml, save, output}
+-- on_connect() -> text: sent first on each new tcp/unix connection. The -o words
+-- (booleans, or output = "extended,id" as conntrack -o takes them) shape text lines.
 -- -> sink | nil, message, code
 function M.new(o)
   if type(o) ~= "table" then err.argerror(3, 1, "sink", "table expected, got %s", type(o)) end
@@ -96,8 +110,22 @@ function M.new(o)
   if format ~= "text" and format ~= "json" then
     err.argerror(3, 1, "sink", "format: \"text\" or \"json\"")
   end
+  -- The words as conntrack -o takes them, the output text and the booleans together.
+  local words = {}
+  if o.output ~= nil then
+    if type(o.output) ~= "string" then err.argerror(3, 1, "sink", "output: -o words as text (\"extended,id\")") end
+    words[1] = o.output
+  end
+  for _, w in ipairs(WORDS) do
+    if o[w] then words[#words + 1] = w end
+  end
+  local text_opts = #words > 0 and table.concat(words, ",") or nil
+  -- Checked once here; the C writer (src/route.c) takes the bits.
+  local okb, bits = pcall(core.format_opts, text_opts)
+  if not okb then err.argerror(3, 1, "sink", "%s", tostring(bits):match("%((.*)%)$") or tostring(bits)) end
   local s = setmetatable({ to = to, format = format, json = ct.json, ct_format = ct.format,
-                           text_opts = o.timestamp and { timestamp = true } or nil }, Sink)
+                           text_opts = bits ~= 0 and text_opts or nil, text_bits = bits,
+                           xml = format == "text" and bits & 64 ~= 0 }, Sink)
   local maxq = o.max_queue or 1024 * 1024
   if math.type(maxq) ~= "integer" or maxq < 1 then
     err.argerror(3, 1, "sink", "max_queue: a positive number of bytes")

@@ -22,8 +22,12 @@ for f in "$TOP"/fuzz/regress/convert/*; do
 	is "$rc $(grep -c 'runtime error\|ERROR' "$T_TMP/err")" "0 0" "netlink input $(basename "$f"): written by the C sinks"
 	[ "$rc" = 0 ] || diag "$(head -5 "$T_TMP/err")"
 done
+# A file in which no line is an event is refused (exit 3, "no event in it").
 for f in "$TOP"/fuzz/regress/replay/*; do
 	out=$("$CTLUA" --replay "$f" -e "$H" 2>"$T_TMP/err"); rc=$?
+	if [ "$rc" = 3 ] && grep -q "^ctlua: cannot replay .*: no event in it" "$T_TMP/err"; then
+		out="handler errors	0" rc=0
+	fi
 	is "$rc $out" "0 handler errors	0" "replay input $(basename "$f"): survived, every parsed event formats"
 	[ "$rc" = 0 ] || diag "$(head -5 "$T_TMP/err")"
 done
