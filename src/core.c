@@ -218,6 +218,7 @@ int core_open(lua_State *L)
 	sink_register(L);
 	route_register(L);
 	watch_register(L);
+	tty_register(L);
 	lua_pushliteral(L, CTLUA_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;
