@@ -93,6 +93,7 @@ struct config {
 
 /* secure.c: refuse files others could have written, when running as root. */
 int script_load(lua_State *L, const struct config *c, const char *path);
+const char *script_path(const char *luadir, const char *name, char *buf, size_t len);
 void secure_searchers(lua_State *L, const struct config *c);
 
 /* state.c: build and close Lua states (startup and reload). */
