@@ -2,10 +2,14 @@
 
 PREFIX    ?= /usr/local
 DESTDIR   ?=
-BINDIR     = $(PREFIX)/bin
+# sbin and section 8, where conntrack, conntrackd and nft are.
+SBINDIR    = $(PREFIX)/sbin
 SHAREDIR   = $(PREFIX)/share/ctlua
 MANDIR     = $(PREFIX)/share/man
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
+COMPDIR   ?= $(PREFIX)/share/bash-completion/completions
+# /etc whatever the prefix: the unit reads /etc/ctlua and /etc/default/ctlua.
+SYSCONFDIR ?= /etc
 
 CC        ?= cc
 PKGS       = lua5.4 libmnl libnetfilter_conntrack libuv libcap-ng libnftables
@@ -27,10 +31,12 @@ DEPFLAGS   = -MMD -MP
 DEBS_BUILD = gcc make pkg-config liblua5.4-dev libmnl-dev libnetfilter-conntrack-dev libuv1-dev libcap-ng-dev \
              libnftables-dev
 DEBS_RUN   = lua-cjson libnftables1
+# `make deb` only: building the Debian package and checking it.
+DEBS_DEB   = debhelper dpkg-dev fakeroot lintian
 DEBS_TEST  = conntrack nftables iproute2 perl util-linux lua5.4 tmux mandoc groff man-db systemd \
              prometheus curl jq socat nfdump valgrind bc
 
-.PHONY: all deps run demo test test-unit bench fuzz soak docs install uninstall clean FORCE
+.PHONY: all deps run demo test test-unit bench fuzz soak docs install uninstall deb clean FORCE
 
 # What a user runs; the tests' programs are built by `make test`.
 all: ctlua
@@ -164,24 +170,46 @@ docs: ctlua
 	     !skip { print } /^<!-- fields:begin -->/ { skip = 1 }' build/fields.md README.md > build/README.md
 	mv build/README.md README.md
 
-# The unit's @BINDIR@ and @SHAREDIR@ become this install's paths. /etc/ctlua is the admin's.
+# Paths in the unit and the man page become this install's. /etc/ctlua is created,
+# empty; /etc/default/ctlua and the logrotate snippet are installed when absent
+# (they are the admin's once there). The Debian package ships an example rule.
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SHAREDIR@|$(SHAREDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+ETC_FILES = default/ctlua logrotate.d/ctlua
 install: ctlua
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SHAREDIR)/lua/ctlua $(DESTDIR)$(SHAREDIR)/scripts \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
-	install -m 755 ctlua $(DESTDIR)$(BINDIR)/ctlua
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SHAREDIR)/lua/ctlua $(DESTDIR)$(SHAREDIR)/scripts \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/ctlua $(DESTDIR)$(SYSCONFDIR)/default $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	install -m 755 ctlua $(DESTDIR)$(SBINDIR)/ctlua
 	install -m 644 lua/ctlua.lua $(DESTDIR)$(SHAREDIR)/lua/
 	install -m 644 lua/ctlua/*.lua $(DESTDIR)$(SHAREDIR)/lua/ctlua/
 	install -m 644 scripts/*.lua $(DESTDIR)$(SHAREDIR)/scripts/
-	install -m 644 man/ctlua.1 $(DESTDIR)$(MANDIR)/man1/ctlua.1
-	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SHAREDIR@|$(SHAREDIR)|g' systemd/ctlua@.service \
-		> $(DESTDIR)$(UNITDIR)/ctlua@.service
-	chmod 644 $(DESTDIR)$(UNITDIR)/ctlua@.service
+	sed 's|/usr/local|$(PREFIX)|g' man/ctlua.8 > $(DESTDIR)$(MANDIR)/man8/ctlua.8
+	$(SUBST) systemd/ctlua@.service > $(DESTDIR)$(UNITDIR)/ctlua@.service
+	$(SUBST) etc/bash-completion/ctlua > $(DESTDIR)$(COMPDIR)/ctlua
+	chmod 644 $(DESTDIR)$(MANDIR)/man8/ctlua.8 $(DESTDIR)$(UNITDIR)/ctlua@.service $(DESTDIR)$(COMPDIR)/ctlua
+	for f in $(ETC_FILES); do [ -e $(DESTDIR)$(SYSCONFDIR)/$$f ] || \
+		install -m 644 etc/$$f $(DESTDIR)$(SYSCONFDIR)/$$f; done
 
+# Removes what install put there; the /etc files only when unchanged, /etc/ctlua
+# only when empty (the admin's rules stay).
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/ctlua
+	rm -f $(DESTDIR)$(SBINDIR)/ctlua
 	rm -rf $(DESTDIR)$(SHAREDIR)
-	rm -f $(DESTDIR)$(MANDIR)/man1/ctlua.1
+	rm -f $(DESTDIR)$(MANDIR)/man8/ctlua.8
 	rm -f $(DESTDIR)$(UNITDIR)/ctlua@.service
+	rm -f $(DESTDIR)$(COMPDIR)/ctlua
+	for f in $(ETC_FILES); do ! cmp -s etc/$$f $(DESTDIR)$(SYSCONFDIR)/$$f || rm -f $(DESTDIR)$(SYSCONFDIR)/$$f; done
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/ctlua 2> /dev/null
+
+# The Debian package (debian/), built in a copy of the tree under build/deb so the
+# .deb, .buildinfo and .changes land there: build/deb/ctlua_VERSION_ARCH.deb.
+DEB_TREE = Makefile src lua scripts man systemd etc debian LICENSE README.md
+deb:
+	$(MAKE) --no-print-directory deps DEBS_TEST="$(DEBS_DEB)"
+	rm -rf build/deb && mkdir -p build/deb/ctlua
+	tar cf - $(DEB_TREE) | (cd build/deb/ctlua && tar xf -)
+	cd build/deb/ctlua && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error build/deb/*.changes
 
 clean:
 	rm -rf build build-asan build-fuzz ctlua ctlua-asan tests/tgen tests/nlcapture $(BENCH_BINS)

@@ -55,6 +55,12 @@ if mode == "check" then
   ct.spawn = function() return nil, "not run under --check", "ENOTSUP" end
 end
 
+--- ct.keys(on_key [, on_resize]) -> keys | nil, message, code (src/tty.c)
+-- stdin in raw mode: on_key(text) per key read, on_key(nil, code) when the terminal
+-- goes; on_resize(cols, rows) on SIGWINCH; keys:close() restores the terminal.
+--- ct.term_size() -> cols, rows of the terminal, or nil when there is none
+ct.keys, ct.term_size = core.keys, core.term_size
+
 --- ct.log.info/warn/error(fmt, ...); ct.log.open{to = "stderr"|"syslog"|"file", path, ident}
 ct.log = m.log
 

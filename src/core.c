@@ -220,6 +220,7 @@ int core_open(lua_State *L)
 	watch_register(L);
 	health_register(L);
 	nft_register(L);
+	tty_register(L);
 	lua_pushliteral(L, CTLUA_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

@@ -3,7 +3,7 @@
  * base.h       runtime.c err.c addr.c call.c (+ handle.h)   uses nothing of ctlua
  * event path   decode.c names.c format.c convert.c build.c  uses the base only
  * mechanisms   netns.c cmd.c sink.c route.c event.c timer.c spawn.c metrics.c
- *              table.c expect.c health.c nft.c watch.c     the base, the event path,
+ *              table.c expect.c health.c nft.c watch.c tty.c the base, the event path,
  *                                                           and each other downwards
  * bindings     core.c: registers every mechanism's Lua functions into one table
  * states       secure.c state.c reload.c privs.c           build and swap Lua states
@@ -78,6 +78,9 @@ void watch_remove(int ns);
 int watch_follow(void);
 void watch_register(lua_State *L);
 
+/* tty.c: ct.keys, ct.term_size (interactive scripts). */
+void tty_register(lua_State *L);
+
 /* core.c: the bindings, every module registered into the table the runtime gets. */
 int core_open(lua_State *L);
 
@@ -97,6 +100,7 @@ struct config {
 
 /* secure.c: refuse files others could have written, when running as root. */
 int script_load(lua_State *L, const struct config *c, const char *path);
+const char *script_path(const char *luadir, const char *name, char *buf, size_t len);
 void secure_searchers(lua_State *L, const struct config *c);
 
 /* state.c: build and close Lua states (startup and reload). */

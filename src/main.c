@@ -334,7 +334,8 @@ int main(int argc, char **argv)
 		lua_State *L = luaL_newstate();
 		int bad = 0;
 		for (int i = 0; i < nscripts + nchunks; i++) {
-			int st = i < nscripts ? luaL_loadfile(L, scripts[i])
+			char found[PATH_MAX + 32];
+			int st = i < nscripts ? luaL_loadfile(L, script_path(luadir, scripts[i], found, sizeof(found)))
 				: luaL_loadbuffer(L, chunks[i - nscripts], strlen(chunks[i - nscripts]), "=(command line)");
 			if (st != LUA_OK) {
 				fprintf(stderr, "ctlua: %s\n", lua_tostring(L, -1));

@@ -145,6 +145,23 @@ static int check_file(const char *path, char *msg, size_t len)
 	return check_dirs(path, msg, len);
 }
 
+/* A script named without a directory that is not in the current one: the
+ * scripts directory beside luadir (its parent's scripts/: the source tree's or
+ * the installed one), NAME then NAME.lua. Returns the path to load: buf, or name
+ * itself when it is there or nowhere (the loader then says it cannot open it). */
+const char *script_path(const char *luadir, const char *name, char *buf, size_t len)
+{
+	const char *slash = strrchr(luadir, '/');
+	if (strchr(name, '/') || access(name, F_OK) == 0 || !slash)
+		return name;
+	for (int ext = 0; ext < 2; ext++) {
+		int n = snprintf(buf, len, "%.*s/scripts/%s%s", (int)(slash - luadir), luadir, name, ext ? ".lua" : "");
+		if (n > 0 && (size_t)n < len && access(buf, F_OK) == 0)
+			return buf;
+	}
+	return name;
+}
+
 /* luaL_loadfile with the check: LUA_ERRFILE and the reason on refusal. */
 int script_load(lua_State *L, const struct config *c, const char *path)
 {

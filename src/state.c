@@ -123,8 +123,9 @@ struct lstate *state_open(const struct config *c, lua_CFunction handover, void *
 
 	for (int i = 0; i < c->nscripts + c->nchunks && !rt.stopping; i++) {
 		const char *chunk = i < c->nscripts ? NULL : c->chunks[i - c->nscripts];
+		char found[4200];        /* a script named without its directory (secure.c) */
 		int st = chunk ? luaL_loadbuffer(L, chunk, strlen(chunk), "=(command line)")
-			       : script_load(L, c, c->scripts[i]);
+			       : script_load(L, c, script_path(c->luadir, c->scripts[i], found, sizeof(found)));
 		if (st == LUA_OK) {
 			luaL_checkstack(L, c->sargc, "too many script arguments");
 			for (int a = 0; a < c->sargc; a++)

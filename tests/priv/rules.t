@@ -1,6 +1,6 @@
 #!/bin/bash
 # Rules live: a real port scan detected once with the right source, ct.spawn output
-# delivered while events keep flowing, and top.lua as a person sees it in tmux.
+# delivered while events keep flowing (top.lua in tmux: tests/priv/top.t).
 . "$(dirname "$0")/../lib/tap.sh"
 need_root
 in_netns "$@"
@@ -57,25 +57,4 @@ wait_until 20 grep -q 'released' "$T_TMP/sp2.out"; ok $? "the command finished a
 wait $P
 like "$(cat "$T_TMP/sp2.out")" "^events while it ran:	3	released" "three events handled while the command ran"
 
-# top.lua in a terminal: the screen a person sees.
-if command -v tmux >/dev/null; then
-	export TMUX_TMPDIR="$T_TMP"
-	tmux new-session -d -s top -x 120 -y 20 "exec $CTLUA $TOP/scripts/top.lua -- --interval 1"
-	# SIGHUP reloads ctlua, so closing its terminal does not end it: end it by pid.
-	top_pid=$(tmux display-message -p -t top '#{pane_pid}')
-	T_PIDS="$T_PIDS $top_pid"
-	wait_until 10 sh -c "tmux capture-pane -p -t top | grep -q 'ctlua top'"; ok $? "top.lua draws in tmux"
-	for i in 1 2 3 4 5; do "$TGEN" tcp 127.0.0.1 9090 >/dev/null; done
-	"$TGEN" -n 5 udp-oneway 127.0.0.1 5353 48000 > /dev/null
-	wait_until 10 sh -c "tmux capture-pane -p -t top | grep -q 'tcp/9090'"
-	screen=$(tmux capture-pane -p -t top)
-	kill "$top_pid"; wait_until 10 sh -c "! kill -0 $top_pid"
-	tmux kill-server 2>/dev/null
-	like "$screen" "ctlua top  events/s: new [0-9.]+  update [0-9.]+  destroy [0-9.]+  expect [0-9.]+   table [0-9]+" "header row with rates and table size"
-	like "$screen" "sources +destinations +dports +states" "column titles"
-	like "$screen" "127\.0\.0\.1 +[0-9]+ +127\.0\.0\.1 +[0-9]+ +(tcp/9090|udp/5353) +[0-9]+" "a row with source, destination and port counts"
-	note "$screen"
-else
-	fail "tmux installed (make deps)"
-fi
 done_testing

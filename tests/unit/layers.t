@@ -7,7 +7,7 @@
 ORDER="
 runtime err addr call handle
 names decode format convert build
-netns cmd sink route event timer spawn metrics table expect health nft watch
+netns cmd sink route event timer spawn metrics table expect health nft watch tty
 core
 secure privs state reload
 main"
