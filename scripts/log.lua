@@ -5,14 +5,20 @@
 --   ctlua -- --json              one JSON object per line
 --   ctlua -- --to SINK           to tcp:HOST:PORT, unix:PATH, file:PATH or syslog[:PATH]
 --                                (with --json: JSON lines to a collector)
+--   ctlua -- -p tcp -e NEW ...   conntrack -E's filters (ctlua.ctfilter): conntrack
+--                                events only, those that match
 -- The sink is the handler: stdout, files, tcp, unix, udp and syslog sinks are
 -- written by the C core straight from each message (one write or send per batch
 -- for streams), never through a Lua table.
 local ct = require "ctlua"
 
-local USAGE = "usage: ctlua scripts/log.lua -- [--json] [--timestamp] [--to SINK]"
+local USAGE = "usage: ctlua scripts/log.lua -- [--json] [--timestamp] [--to SINK] [conntrack -E filters]\n" ..
+  "  filters: -e NEW,UPDATES,DESTROY -p PROTO -s/-d ADDR[/BITS] --sport/--dport PORT -m MARK[/MASK]\n" ..
+  "           -w ZONE --state STATE -u STATUS -n/-g/-j [ADDR[:PORT]] -f FAMILY"
 local args = require "ctlua.args"
-local opt = args.parse({ ... }, {
+-- conntrack's filter options: only conntrack events then, as conntrack -E prints them.
+local cf, rest = require("ctlua.ctfilter").parse({ ... }, USAGE)
+local opt = args.parse(rest, {
   json = { "flag" }, timestamp = { "flag" }, to = { "string" },
 }, USAGE)
 
@@ -26,8 +32,12 @@ o.format, o.timestamp = opt.json and "json" or "text", opt.timestamp or nil
 local sink, msg = ct.sink(o)
 if not sink then error("log.lua: cannot open " .. (opt.to or "stdout") .. ": " .. tostring(msg), 0) end
 
-for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do
-  ct.on(name, sink)
+if cf then
+  for _, name in ipairs(cf.events) do ct.on(name, cf.filter, sink) end
+else
+  for _, name in ipairs { "new", "update", "destroy", "expect-new", "expect-destroy" } do
+    ct.on(name, sink)
+  end
 end
 
 -- Same words as conntrack, plus the running count.
