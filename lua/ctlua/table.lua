@@ -59,7 +59,8 @@ end
 
 -- status = {name = true|false, ...} changes only the bits named: merged here with the
 -- entry's current bits (as conntrack -U -u reads the entry first), because the kernel
--- takes a whole set and refuses (EBUSY) one that drops confirmed or assured.
+-- takes a whole set, refuses (EBUSY) one that drops confirmed or assured, and never
+-- clears a bit: {name = false} is a no-op when it is off, a refusal when it is on.
 local function merge_status(t, changes)
   local st = type(changes) == "table" and changes.status
   if type(st) ~= "table" or rawget(st, 1) ~= nil or next(st) == nil then return changes end
@@ -77,7 +78,11 @@ local function merge_status(t, changes)
   end
   for name, on in pairs(st) do
     local b = 1 << STATUS_BIT[name]
-    bits = on and (bits | b) or (bits & ~b)
+    if not on and bits & b ~= 0 then
+      -- ctnetlink only ever turns status bits on: refuse rather than succeed and keep it.
+      return err.fail("status bit '" .. name .. "' is set and the kernel cannot clear it", "EOPNOTSUPP")
+    end
+    if on then bits = bits | b end
   end
   local c = {}
   for k, v in pairs(changes) do c[k] = v end
@@ -87,8 +92,9 @@ end
 
 --- ct.update(t, changes) -> true | nil, message, code
 -- changes: mark (+ mask: only those bits change), timeout, status, labels (+ labels_mask).
--- status {name = true} sets a bit, {name = false} clears it, the others stay; a list
--- of names or an integer is the whole new set.
+-- status {name = true} sets a bit, the others stay; {name = false} asks that it be
+-- off (nil, message, "EOPNOTSUPP" when it is on: the kernel never clears a bit); a
+-- list of names or an integer is the whole new set.
 -- The kernel keeps labels only where the ruleset uses connlabel; its ENOSPC says
 -- so cryptically, so the message says what to do.
 function M.update(t, changes)
