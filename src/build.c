@@ -167,9 +167,10 @@ static const struct tuple_attrs repl_attrs[2] = {
 };
 
 /* Fills one direction of ct from the tuple table at t (dir 0 orig, 1 reply).
- * Addresses required when need_addr; ports required for port protocols. */
+ * Addresses required when need_addr; ports required for port protocols. flat: t is
+ * the entry's own table (its zone is the entry's, set by the caller). */
 static void put_tuple(struct ctx *c, int t, const char *name, struct nf_conntrack *ct, int dir,
-		      int *family, int proto, int need_addr)
+		      int *family, int proto, int need_addr, int flat)
 {
 	char path[32];
 	unsigned char a[16];
@@ -222,8 +223,10 @@ static void put_tuple(struct ctx *c, int t, const char *name, struct nf_conntrac
 		if (need_addr && (always || (maybe && (has_s || has_d))) && !(has_s && has_d))
 			bad(c, has_s ? dpath : path, "missing (a port)%s", NULL);
 	}
+	/* A flat table's zone is the entry's (conntrack -w), not the direction's
+	 * (--orig-zone): the kernel refuses both set apart from zone 0. */
 	snprintf(path, sizeof(path), "%s.zone", name);
-	if (opt_int(c, t, "zone", path, 0, 65535, &v))
+	if (!flat && opt_int(c, t, "zone", path, 0, 65535, &v))
 		nfct_set_attr_u16(ct, ta->zone, (uint16_t)v);
 }
 
@@ -329,7 +332,7 @@ int build_ct(lua_State *L, int idx, struct nf_conntrack *ct, int what, int arg, 
 	int t = ty == LUA_TTABLE ? lua_gettop(L) : idx;
 	if (ty != LUA_TTABLE && ty != LUA_TNIL)
 		bad(&c, "orig", "table expected, got %s", luaL_typename(L, -1));
-	put_tuple(&c, t, ty == LUA_TTABLE ? "orig" : "tuple", ct, 0, &family, proto, 1);
+	put_tuple(&c, t, ty == LUA_TTABLE ? "orig" : "tuple", ct, 0, &family, proto, 1, ty != LUA_TTABLE);
 	lua_pop(L, 1);
 	nfct_set_attr_u8(ct, ATTR_L3PROTO, (uint8_t)family);
 
@@ -344,7 +347,7 @@ int build_ct(lua_State *L, int idx, struct nf_conntrack *ct, int what, int arg, 
 
 	ty = field(L, idx, "reply");
 	if (ty == LUA_TTABLE) {
-		put_tuple(&c, lua_gettop(L), "reply", ct, 1, &family, proto, 1);
+		put_tuple(&c, lua_gettop(L), "reply", ct, 1, &family, proto, 1, 0);
 	} else if (ty == LUA_TNIL) {
 		invert_into_reply(ct, family);
 	} else {
@@ -487,7 +490,7 @@ static struct nf_conntrack *exp_tuple(struct ctx *c, int t, const char *name, in
 	if (p < 0)
 		p = proto;
 	nfct_set_attr_u8(ct, ATTR_L4PROTO, (uint8_t)p);
-	put_tuple(c, tt, name, ct, 0, family, p, 1);
+	put_tuple(c, tt, name, ct, 0, family, p, 1, 0);
 	nfct_set_attr_u8(ct, ATTR_L3PROTO, (uint8_t)*family);
 	lua_pop(L, 1);
 	return ct;

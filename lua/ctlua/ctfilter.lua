@@ -60,22 +60,6 @@ local function number(s, what, usage, max)
   return n
 end
 
--- "ADDR", "ADDR:PORT", "[V6ADDR]:PORT" or a bare IPv6 address (conntrack's forms).
-local function nat_value(s, what, usage)
-  local a, p = s:match("^%[([^%]]+)%]:(.*)$")
-  if not a then
-    local c = select(2, s:gsub(":", ""))
-    if c == 1 then a, p = s:match("^([^:]*):(.*)$") else a = s end
-  end
-  if s:match("^%[") and not p then args.fail(what .. ": brackets only with a port: '" .. s .. "'", usage) end
-  local v = { addr = a }
-  if p then
-    if not p:match("^%d+$") then args.fail(what .. ": bad port in '" .. s .. "'", usage) end
-    v.port = number(p, what, usage, 65535)
-  end
-  return v
-end
-
 --- M.parse(argv, usage) -> cf | nil, rest
 function M.parse(argv, usage)
   local f, events, used, rest = {}, nil, false, {}
@@ -127,7 +111,7 @@ function M.parse(argv, usage)
           f.status[w:lower()] = true
         end
       elseif key == "src_nat" or key == "dst_nat" or key == "any_nat" then
-        f[key] = v and nat_value(v, a, usage) or true
+        f[key] = v or true   -- ADDR[:PORT] is parsed by ctlua.filter
       elseif key == "family" then
         f.family = v:lower()
       else

@@ -201,7 +201,15 @@ local ZERO_WHEN_ABSENT = { mark = true, zone = true }
 -- address and port when given (seen in the reply tuple); any_nat: either.
 local function nat_spec(v, what)
   if v == true then return {} end
-  if type(v) == "string" then v = { addr = v } end
+  if type(v) == "string" then
+    -- conntrack's forms: ADDR, ADDR:PORT, [IPV6]:PORT, IPV6
+    local a, p = v:match("^%[([^%]]+)%]:(.*)$")
+    if not a then
+      if select(2, v:gsub(":", "")) == 1 then a, p = v:match("^([^:]*):(.*)$") else a = v end
+    end
+    if p and not p:match("^%d+$") then fail(4, "filter field '%s': bad port in '%s'", what, v) end
+    v = { addr = a, port = p and math.tointeger(tonumber(p)) }
+  end
   if type(v) ~= "table" then fail(4, "filter field '%s' wants true, an address or {addr, port}", what) end
   local out = {}
   if v.addr ~= nil then
@@ -255,8 +263,18 @@ local function nat_checks(checks, spec)
 end
 local NAT_KEYS = { src_nat = true, dst_nat = true, any_nat = true }
 
+-- The family of a single address value ("ADDR" or "ADDR/BITS"), else nil.
+local function addr_family(v)
+  if type(v) ~= "string" then return nil end
+  return (core.addr(v:match("^([^/]+)/%d+$") or v))
+end
+
 local function tuple_checks(checks, tkey, spec, prefix)
   if type(spec) ~= "table" then fail(4, "filter field '%s' wants a table", prefix) end
+  local fs, fd = addr_family(spec.src), addr_family(spec.dst)
+  if fs and fd and fs ~= fd then
+    fail(4, "filter fields '%s.src' and '%s.dst' are of different families: nothing can match", prefix, prefix)
+  end
   for k, v in pairs(spec) do
     local conv = TUPLE_CONV[k]
     if not conv then fail(4, "unknown filter field '%s.%s'", prefix, tostring(k)) end
@@ -297,6 +315,13 @@ function M.compile(spec, class)
       if not nat_done then nat_checks(checks, spec); nat_done = true end
     elseif TUPLE_CONV[k] then
       local tkey = DEFAULT_TUPLE[class]
+      if k == "src" or k == "dst" then
+        local o = k == "src" and "dst" or "src"
+        local f1, f2 = addr_family(v), addr_family(rawget(spec, o))
+        if f1 and f2 and f1 ~= f2 then
+          fail(3, "filter fields 'src' and 'dst' are of different families: nothing can match")
+        end
+      end
       tuple_checks(checks, tkey, { [k] = v }, tkey)
     else
       fail(3, "unknown filter field '%s' for %s events", k, class)
