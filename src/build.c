@@ -9,7 +9,10 @@
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 #include <lauxlib.h>
 #include "base.h"
@@ -17,6 +20,8 @@
 #include "format.h"
 
 struct ctx { lua_State *L; int arg; const char *fn; };
+
+#define TCP_STATE_LISTEN 9      /* conntrack's "LISTEN" is the kernel's SYN_SENT2 */
 
 /* luaL_checktype would name the C function; callers may be Lua wrappers. */
 static void check_table(lua_State *L, int idx, int arg, const char *fn)
@@ -78,6 +83,22 @@ static const char *opt_str(struct ctx *c, int t, const char *name, const char *p
 	return s;
 }
 
+/* A protocol name or number as conntrack -p takes it: ctlua's names, then
+ * /etc/protocols (getprotobyname, so "igmp" works), then 0..255 in decimal.
+ * -1 when it is none of them. */
+int proto_lookup(const char *s)
+{
+	int p = proto_number(s, 1);
+	if (p >= 0)
+		return p;
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s && !*end)
+		return v >= 0 && v <= 255 ? (int)v : -1;
+	struct protoent *pe = getprotobyname(s);
+	return pe && pe->p_proto >= 0 && pe->p_proto <= 255 ? pe->p_proto : -1;
+}
+
 /* proto = "tcp" | 6 | "6", or protonum; required. */
 static int get_proto(struct ctx *c, int t, const char *path, int required)
 {
@@ -86,15 +107,9 @@ static int get_proto(struct ctx *c, int t, const char *path, int required)
 	int p = -1;
 	if (ty == LUA_TSTRING) {
 		const char *s = lua_tostring(L, -1);
-		p = proto_number(s, 1);
-		if (p < 0) {
-			char *end;
-			long v = strtol(s, &end, 10);
-			if (*s && !*end && v >= 0 && v <= 255)
-				p = (int)v;
-			else
-				bad(c, path, "unknown protocol '%s'", s);
-		}
+		p = proto_lookup(s);
+		if (p < 0)
+			bad(c, path, "unknown protocol '%s'", s);
 	} else if (ty == LUA_TNUMBER) {
 		lua_Integer v = lua_tointeger(L, -1);
 		if (!lua_isinteger(L, -1) || v < 0 || v > 255)
@@ -152,9 +167,10 @@ static const struct tuple_attrs repl_attrs[2] = {
 };
 
 /* Fills one direction of ct from the tuple table at t (dir 0 orig, 1 reply).
- * Addresses required when need_addr; ports required for port protocols. */
+ * Addresses required when need_addr; ports required for port protocols. flat: t is
+ * the entry's own table (its zone is the entry's, set by the caller). */
 static void put_tuple(struct ctx *c, int t, const char *name, struct nf_conntrack *ct, int dir,
-		      int *family, int proto, int need_addr)
+		      int *family, int proto, int need_addr, int flat)
 {
 	char path[32];
 	unsigned char a[16];
@@ -188,21 +204,29 @@ static void put_tuple(struct ctx *c, int t, const char *name, struct nf_conntrac
 					  htons(opt_int(c, t, "id", path, 0, 65535, &v) ? (uint16_t)v : 0));
 		}
 	} else if (proto >= 0) {
-		int ports = proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE ||
-			    proto == IPPROTO_SCTP || proto == IPPROTO_DCCP || proto == IPPROTO_GRE;
+		/* TCP and UDP always have ports in the kernel. The others have them only
+		 * when the kernel tracks the protocol (DCCP is generic since Linux 6.16,
+		 * SCTP, UDP-Lite and GRE can be built out): a listed entry then has none,
+		 * and must still be usable as a key. Half a pair is always a mistake. */
+		int always = proto == IPPROTO_TCP || proto == IPPROTO_UDP;
+		int maybe = proto == IPPROTO_UDPLITE || proto == IPPROTO_SCTP ||
+			    proto == IPPROTO_DCCP || proto == IPPROTO_GRE;
+		char dpath[32];
 		snprintf(path, sizeof(path), "%s.sport", name);
-		if (opt_int(c, t, "sport", path, 0, 65535, &v))
+		snprintf(dpath, sizeof(dpath), "%s.dport", name);
+		int has_s = opt_int(c, t, "sport", path, 0, 65535, &v);
+		if (has_s)
 			nfct_set_attr_u16(ct, ta->sport, htons((uint16_t)v));
-		else if (ports && need_addr)
-			bad(c, path, "missing (a port)%s", NULL);
-		snprintf(path, sizeof(path), "%s.dport", name);
-		if (opt_int(c, t, "dport", path, 0, 65535, &v))
+		int has_d = opt_int(c, t, "dport", dpath, 0, 65535, &v);
+		if (has_d)
 			nfct_set_attr_u16(ct, ta->dport, htons((uint16_t)v));
-		else if (ports && need_addr)
-			bad(c, path, "missing (a port)%s", NULL);
+		if (need_addr && (always || (maybe && (has_s || has_d))) && !(has_s && has_d))
+			bad(c, has_s ? dpath : path, "missing (a port)%s", NULL);
 	}
+	/* A flat table's zone is the entry's (conntrack -w), not the direction's
+	 * (--orig-zone): the kernel refuses both set apart from zone 0. */
 	snprintf(path, sizeof(path), "%s.zone", name);
-	if (opt_int(c, t, "zone", path, 0, 65535, &v))
+	if (!flat && opt_int(c, t, "zone", path, 0, 65535, &v))
 		nfct_set_attr_u16(ct, ta->zone, (uint16_t)v);
 }
 
@@ -261,6 +285,37 @@ static uint32_t get_bits(struct ctx *c, int t, const char *name, const char *con
 	return bits;
 }
 
+/* src_nat / dst_nat = "ADDR" | {addr = "ADDR", port = N} (conntrack -I --src-nat /
+ * --dst-nat): the kernel sets the binding up and rewrites the reply tuple. */
+static void put_nat(struct ctx *c, int t, const char *name, struct nf_conntrack *ct, int family,
+		    int a4, int a6, int aport)
+{
+	lua_State *L = c->L;
+	int ty = field(L, t, name);
+	unsigned char a[16];
+	int fam = family;
+	char path[32];
+	if (ty == LUA_TSTRING) {
+		lua_pop(L, 1);
+		get_addr(c, t, name, name, &fam, a, 1);
+	} else if (ty == LUA_TTABLE) {
+		int nt = lua_gettop(L);
+		lua_Integer v;
+		snprintf(path, sizeof(path), "%s.addr", name);
+		get_addr(c, nt, "addr", path, &fam, a, 1);
+		snprintf(path, sizeof(path), "%s.port", name);
+		if (opt_int(c, nt, "port", path, 0, 65535, &v))
+			nfct_set_attr_u16(ct, aport, htons((uint16_t)v));
+		lua_pop(L, 1);
+	} else {
+		if (ty != LUA_TNIL)
+			bad(c, name, "address or {addr, port} expected, got %s", luaL_typename(L, -1));
+		lua_pop(L, 1);
+		return;
+	}
+	nfct_set_attr(ct, fam == AF_INET6 ? a6 : a4, a);
+}
+
 /* Fills ct from the table at idx. Tuple: t.orig or t itself ({proto, src, dst, sport,
  * dport} or ICMP {type, code, id}). BUILD_KEY: orig tuple, zone, id (get/delete/update).
  * BUILD_CREATE: also reply (inverted from orig when absent), timeout (required),
@@ -277,7 +332,7 @@ int build_ct(lua_State *L, int idx, struct nf_conntrack *ct, int what, int arg, 
 	int t = ty == LUA_TTABLE ? lua_gettop(L) : idx;
 	if (ty != LUA_TTABLE && ty != LUA_TNIL)
 		bad(&c, "orig", "table expected, got %s", luaL_typename(L, -1));
-	put_tuple(&c, t, ty == LUA_TTABLE ? "orig" : "tuple", ct, 0, &family, proto, 1);
+	put_tuple(&c, t, ty == LUA_TTABLE ? "orig" : "tuple", ct, 0, &family, proto, 1, ty != LUA_TTABLE);
 	lua_pop(L, 1);
 	nfct_set_attr_u8(ct, ATTR_L3PROTO, (uint8_t)family);
 
@@ -292,7 +347,7 @@ int build_ct(lua_State *L, int idx, struct nf_conntrack *ct, int what, int arg, 
 
 	ty = field(L, idx, "reply");
 	if (ty == LUA_TTABLE) {
-		put_tuple(&c, lua_gettop(L), "reply", ct, 1, &family, proto, 1);
+		put_tuple(&c, lua_gettop(L), "reply", ct, 1, &family, proto, 1, 0);
 	} else if (ty == LUA_TNIL) {
 		invert_into_reply(ct, family);
 	} else {
@@ -315,6 +370,8 @@ int build_ct(lua_State *L, int idx, struct nf_conntrack *ct, int what, int arg, 
 			bad(&c, "state", "only TCP states can be set, not '%s'", st);
 		for (i = 0; i < TCP_STATES && strcasecmp(st, tcp_states[i]); i++)
 			;
+		if (i == TCP_STATES && strcasecmp(st, "LISTEN") == 0)
+			i = TCP_STATE_LISTEN;   /* conntrack's name for it */
 		if (i == TCP_STATES)
 			bad(&c, "state", "unknown TCP state '%s'", st);
 		nfct_set_attr_u8(ct, ATTR_TCP_STATE, (uint8_t)i);
@@ -322,6 +379,8 @@ int build_ct(lua_State *L, int idx, struct nf_conntrack *ct, int what, int arg, 
 	const char *helper = opt_str(&c, idx, "helper", "helper");
 	if (helper)
 		nfct_set_attr(ct, ATTR_HELPER_NAME, helper);
+	put_nat(&c, idx, "src_nat", ct, family, ATTR_SNAT_IPV4, ATTR_SNAT_IPV6, ATTR_SNAT_PORT);
+	put_nat(&c, idx, "dst_nat", ct, family, ATTR_DNAT_IPV4, ATTR_DNAT_IPV6, ATTR_DNAT_PORT);
 	return family;
 }
 
@@ -431,16 +490,17 @@ static struct nf_conntrack *exp_tuple(struct ctx *c, int t, const char *name, in
 	if (p < 0)
 		p = proto;
 	nfct_set_attr_u8(ct, ATTR_L4PROTO, (uint8_t)p);
-	put_tuple(c, tt, name, ct, 0, family, p, 1);
+	put_tuple(c, tt, name, ct, 0, family, p, 1, 0);
 	nfct_set_attr_u8(ct, ATTR_L3PROTO, (uint8_t)*family);
 	lua_pop(L, 1);
 	return ct;
 }
 
 /* Fills exp from the table at idx (an expect event/list table or the same shape).
- * BUILD_KEY needs tuple (get/delete); BUILD_CREATE needs master, tuple, mask, timeout. */
+ * BUILD_KEY needs tuple (get/delete); BUILD_CREATE needs master, tuple, mask, timeout,
+ * and x, which receives class, fn and nat (zeroed here) for build_exp_put. */
 void build_exp(lua_State *L, int idx, struct nf_expect *exp, struct nf_conntrack **parts,
-	       int what, int arg, const char *fn)
+	       int what, int arg, const char *fn, struct exp_extra *x)
 {
 	struct ctx c = { L, arg, fn };
 	idx = lua_absindex(L, idx);
@@ -454,6 +514,7 @@ void build_exp(lua_State *L, int idx, struct nf_expect *exp, struct nf_conntrack
 		nfexp_set_attr_u16(exp, ATTR_EXP_ZONE, (uint16_t)v);
 	if (what == BUILD_KEY)
 		return;
+	memset(x, 0, sizeof(*x));
 	parts[1] = exp_tuple(&c, idx, "mask", &family, proto, 1);
 	parts[2] = exp_tuple(&c, idx, "master", &family, proto, 1);
 	nfexp_set_attr(exp, ATTR_EXP_MASK, parts[1]);
@@ -461,14 +522,18 @@ void build_exp(lua_State *L, int idx, struct nf_expect *exp, struct nf_conntrack
 	if (!opt_int(&c, idx, "timeout", "timeout", 0, UINT32_MAX, &v))
 		bad(&c, "timeout", "missing (seconds)%s", NULL);
 	nfexp_set_attr_u32(exp, ATTR_EXP_TIMEOUT, (uint32_t)v);
-	if (opt_int(&c, idx, "class", "class", 0, UINT32_MAX, &v))
-		nfexp_set_attr_u32(exp, ATTR_EXP_CLASS, (uint32_t)v);
+	/* class, fn and nat are not encoded by libnetfilter_conntrack's builder:
+	 * they are kept in x and put by build_exp_put. */
 	const char *helper = opt_str(&c, idx, "helper", "helper");
 	if (helper)
 		nfexp_set_attr(exp, ATTR_EXP_HELPER_NAME, helper);
-	const char *xfn = opt_str(&c, idx, "fn", "fn");
-	if (xfn)
-		nfexp_set_attr(exp, ATTR_EXP_FN, xfn);
+	if (opt_int(&c, idx, "class", "class", 0, UINT32_MAX, &v)) {
+		/* The kernel reads a class only with a helper named: refuse, not drop. */
+		if (v && !helper)
+			bad(&c, "class", "needs helper (the kernel ignores a class without one)%s", NULL);
+		x->has_class = 1, x->class = (uint32_t)v;
+	}
+	x->fn = opt_str(&c, idx, "fn", "fn");
 	int present;
 	uint32_t bits = get_bits(&c, idx, "flags", exp_flag_names, 3, &present);
 	if (present)
@@ -477,11 +542,55 @@ void build_exp(lua_State *L, int idx, struct nf_expect *exp, struct nf_conntrack
 	if (ty == LUA_TTABLE) {
 		int nt = lua_gettop(L);
 		const char *dir = opt_str(&c, nt, "dir", "nat.dir");
+		if (dir && strcmp(dir, "reply") && strcmp(dir, "orig"))
+			bad(&c, "nat.dir", "\"orig\" or \"reply\" expected, got '%s'", dir);
 		parts[3] = exp_tuple(&c, idx, "nat", &family, proto, 1);
-		nfexp_set_attr(exp, ATTR_EXP_NAT_TUPLE, parts[3]);
-		nfexp_set_attr_u32(exp, ATTR_EXP_NAT_DIR, dir && strcmp(dir, "reply") == 0 ? 1 : 0);
+		x->nat = parts[3];
+		x->nat_dir = dir && strcmp(dir, "reply") == 0 ? 1 : 0;
 	} else if (ty != LUA_TNIL) {
 		bad(&c, "nat", "table expected, got %s", luaL_typename(L, -1));
 	}
 	lua_pop(L, 1);
+}
+
+/* A CTA_TUPLE_* nest from the orig tuple of ct (addresses, protocol, ports). */
+static void put_tuple_nest(struct nlmsghdr *nlh, uint16_t type, const struct nf_conntrack *ct)
+{
+	struct nlattr *tn = mnl_attr_nest_start(nlh, type);
+	struct nlattr *ip = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	if (nfct_get_attr_u8(ct, ATTR_L3PROTO) == AF_INET6) {
+		if (nfct_attr_is_set(ct, ATTR_ORIG_IPV6_SRC))
+			mnl_attr_put(nlh, CTA_IP_V6_SRC, 16, nfct_get_attr(ct, ATTR_ORIG_IPV6_SRC));
+		if (nfct_attr_is_set(ct, ATTR_ORIG_IPV6_DST))
+			mnl_attr_put(nlh, CTA_IP_V6_DST, 16, nfct_get_attr(ct, ATTR_ORIG_IPV6_DST));
+	} else {
+		if (nfct_attr_is_set(ct, ATTR_ORIG_IPV4_SRC))
+			mnl_attr_put_u32(nlh, CTA_IP_V4_SRC, nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_SRC));
+		if (nfct_attr_is_set(ct, ATTR_ORIG_IPV4_DST))
+			mnl_attr_put_u32(nlh, CTA_IP_V4_DST, nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST));
+	}
+	mnl_attr_nest_end(nlh, ip);
+	struct nlattr *pn = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, nfct_get_attr_u8(ct, ATTR_L4PROTO));
+	if (nfct_attr_is_set(ct, ATTR_ORIG_PORT_SRC))   /* already in network order */
+		mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
+	if (nfct_attr_is_set(ct, ATTR_ORIG_PORT_DST))
+		mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
+	mnl_attr_nest_end(nlh, pn);
+	mnl_attr_nest_end(nlh, tn);
+}
+
+/* Appends what build_exp kept in x (CTA_EXPECT_CLASS, _FN, _NAT) to a built request. */
+void build_exp_put(struct nlmsghdr *nlh, const struct exp_extra *x)
+{
+	if (x->has_class)
+		mnl_attr_put_u32(nlh, CTA_EXPECT_CLASS, htonl(x->class));
+	if (x->fn)
+		mnl_attr_put_strz(nlh, CTA_EXPECT_FN, x->fn);
+	if (x->nat) {
+		struct nlattr *n = mnl_attr_nest_start(nlh, CTA_EXPECT_NAT);
+		mnl_attr_put_u32(nlh, CTA_EXPECT_NAT_DIR, htonl(x->nat_dir));
+		put_tuple_nest(nlh, CTA_EXPECT_NAT_TUPLE, x->nat);
+		mnl_attr_nest_end(nlh, n);
+	}
 }

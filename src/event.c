@@ -448,7 +448,7 @@ static void filter_addrs(lua_State *L, struct nfct_filter *f, const char *key, i
 /* core.kernel_filter(spec | nil) -> true | nil, message, code
  * Attaches (replaces) or, with nil, detaches the kernel event filter:
  * spec = { protos = {6, ...}, states = {3, ...} (TCP), src = {addr...}, dst = {addr...},
- *          marks = {7, ...} }, each attribute optional (absent = not filtered). */
+ *          marks = {7 | {value, mask}, ...} }, each attribute optional (absent = not filtered). */
 static int event_kernel_filter(lua_State *L)
 {
 	if (lua_isnoneornil(L, 1)) {
@@ -486,8 +486,14 @@ static int event_kernel_filter(lua_State *L)
 	filter_addrs(L, f, "dst", NFCT_FILTER_DST_IPV4, NFCT_FILTER_DST_IPV6);
 	if (lua_getfield(L, 1, "marks") == LUA_TTABLE) {
 		for (lua_Integer i = 1, n = luaL_len(L, -1); i <= n; i++) {
-			lua_geti(L, -1, i);
+			lua_geti(L, -1, i);      /* N or {value, mask} */
 			struct nfct_filter_dump_mark m = { (uint32_t)lua_tointeger(L, -1), 0xffffffffu };
+			if (lua_istable(L, -1)) {
+				lua_geti(L, -1, 1);
+				lua_geti(L, -2, 2);
+				m.val = (uint32_t)lua_tointeger(L, -2), m.mask = (uint32_t)lua_tointeger(L, -1);
+				lua_pop(L, 2);
+			}
 			nfct_filter_add_attr(f, NFCT_FILTER_MARK, &m);
 			lua_pop(L, 1);
 		}

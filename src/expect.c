@@ -42,7 +42,7 @@ static uint8_t family_of(void)
 static int expect_get(lua_State *L)
 {
 	struct nf_expect *exp = fresh(L);
-	build_exp(L, 1, exp, parts, BUILD_KEY, 1, "get");
+	build_exp(L, 1, exp, parts, BUILD_KEY, 1, "get", NULL);
 	static char reply[CMD_MSG_SIZE];
 	struct nlmsghdr *nlh = cmd_msg(NULL, exp_type(IPCTNL_MSG_EXP_GET), family_of(), 0);
 	nfexp_nlmsg_build(nlh, exp);
@@ -59,14 +59,17 @@ static int expect_get(lua_State *L)
 }
 
 /* core.exp_create(t) -> true | nil, message, code
- * t: master, tuple, mask (tuple tables), timeout; helper, class, flags, zone, nat */
+ * t: master, tuple, mask (tuple tables), timeout; helper, class (needs helper), flags,
+ * zone, fn, nat = {dir = "orig"|"reply", src, sport...} */
 static int expect_create(lua_State *L)
 {
 	struct nf_expect *exp = fresh(L);
-	build_exp(L, 1, exp, parts, BUILD_CREATE, 1, "create");
+	struct exp_extra x;
+	build_exp(L, 1, exp, parts, BUILD_CREATE, 1, "create", &x);
 	struct nlmsghdr *nlh = cmd_msg(NULL, exp_type(IPCTNL_MSG_EXP_NEW), family_of(),
 				       NLM_F_CREATE | NLM_F_EXCL);
 	nfexp_nlmsg_build(nlh, exp);
+	build_exp_put(nlh, &x);
 	return err_push_rc(L, cmd_request(nlh, NULL, 0, NULL));
 }
 
@@ -74,7 +77,7 @@ static int expect_create(lua_State *L)
 static int expect_delete(lua_State *L)
 {
 	struct nf_expect *exp = fresh(L);
-	build_exp(L, 1, exp, parts, BUILD_KEY, 1, "delete");
+	build_exp(L, 1, exp, parts, BUILD_KEY, 1, "delete", NULL);
 	struct nlmsghdr *nlh = cmd_msg(NULL, exp_type(IPCTNL_MSG_EXP_DELETE), family_of(), 0);
 	nfexp_nlmsg_build(nlh, exp);
 	return err_push_rc(L, cmd_request(nlh, NULL, 0, NULL));

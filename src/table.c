@@ -202,11 +202,16 @@ static void dump_close(struct dump *d)
 }
 
 /* core.dump(kind, [family, mark, markmask, status, statusmask]) -> iterator | nil, msg, code
- * kind "ct" or "expect". mark/status filters run in the kernel (ct only). */
+ * kind "ct", "zero" (ct, and the kernel zeroes the counters it dumps: conntrack -L -z),
+ * "dying", "unconfirmed" (those lists of the table) or "expect". mark/status filters run
+ * in the kernel (ct and zero only). */
 static int table_dump(lua_State *L)
 {
-	const char *kind = luaL_checkstring(L, 1);
-	int exp = strcmp(kind, "expect") == 0;
+	static const char *const kinds[] = { "ct", "zero", "dying", "unconfirmed", "expect", NULL };
+	static const int msgs[] = { IPCTNL_MSG_CT_GET, IPCTNL_MSG_CT_GET_CTRZERO,
+				    IPCTNL_MSG_CT_GET_DYING, IPCTNL_MSG_CT_GET_UNCONFIRMED, IPCTNL_MSG_EXP_GET };
+	int k = luaL_checkoption(L, 1, NULL, kinds);
+	int exp = k == 4;
 	lua_settop(L, 6);      /* the userdata pushed below must not look like an argument */
 	uint8_t family = (uint8_t)family_opt(L, 2);
 	struct dump *d = lua_newuserdatauv(L, sizeof(*d), 0);
@@ -223,11 +228,11 @@ static int table_dump(lua_State *L)
 	}
 	d->portid = mnl_socket_get_portid(d->nl);
 	uint16_t type = exp ? (uint16_t)((NFNL_SUBSYS_CTNETLINK_EXP << 8) | IPCTNL_MSG_EXP_GET)
-			    : ct_type(IPCTNL_MSG_CT_GET);
+			    : ct_type(msgs[k]);
 	char req[CMD_MSG_SIZE];
 	struct nlmsghdr *nlh = cmd_msg(req, type, family, NLM_F_DUMP);
 	nlh->nlmsg_flags &= (uint16_t)~NLM_F_ACK;
-	if (!exp && (!lua_isnoneornil(L, 3) || !lua_isnoneornil(L, 5))) {
+	if (k < 2 && (!lua_isnoneornil(L, 3) || !lua_isnoneornil(L, 5))) {
 		struct nfct_filter_dump *f = nfct_filter_dump_create();
 		if (!lua_isnoneornil(L, 3)) {
 			struct nfct_filter_dump_mark m = {
@@ -332,7 +337,19 @@ static const luaL_Reg dump_methods[] = {
 	{ NULL, NULL },
 };
 
+/* core.proto_number(name) -> protocol number | nil: ctlua's names, /etc/protocols
+ * (as conntrack -p resolves them), or decimal 0..255 */
+static int table_proto_number(lua_State *L)
+{
+	int p = proto_lookup(luaL_checkstring(L, 1));
+	if (p < 0)
+		return 0;
+	lua_pushinteger(L, p);
+	return 1;
+}
+
 static const luaL_Reg table_funcs[] = {
+	{ "proto_number", table_proto_number },
 	{ "ct_get", table_get },
 	{ "ct_create", table_create },
 	{ "ct_update", table_update },

@@ -87,20 +87,45 @@ local function conv_string(v, what)
   return v
 end
 
+-- conntrack calls TCP state 9 LISTEN; the kernel (and ev.state) SYN_SENT2.
 local function conv_state(v, what)
-  return conv_string(v, what):upper()
+  v = conv_string(v, what):upper()
+  return v == "LISTEN" and "SYN_SENT2" or v
 end
 
-local function conv_proto(v, what)
-  if type(v) == "number" then
-    local n = conv_int(v, what)
-    return PROTO_BY_NUM[n] or tostring(n)
-  end
-  v = conv_string(v, what):lower()
-  if not PROTO_NAMES[v] and not v:match("^%d+$") then
-    fail(5, "filter field '%s': unknown protocol '%s'", what, v)
-  end
+-- Ports are 16 bits: 65536 would match nothing, so it is refused (as conntrack does).
+local function conv_port(v, what)
+  v = conv_int(v, what)
+  if v < 0 or v > 65535 then fail(5, "filter field '%s': port %d out of range (0-65535)", what, v) end
   return v
+end
+
+-- Names as conntrack -p takes them: ctlua's, then /etc/protocols ("igmp"), then
+-- the number; the value compared is ev.proto's (the name, else the number as text).
+local function conv_proto(v, what)
+  local n
+  if type(v) == "number" then
+    n = conv_int(v, what)
+  else
+    local s = conv_string(v, what):lower()
+    n = PROTO_NAMES[s] or core.proto_number(s) or core.proto_number(conv_string(v, what))
+    if not n then fail(5, "filter field '%s': unknown protocol '%s'", what, s) end
+  end
+  if n < 0 or n > 255 then fail(5, "filter field '%s': protocol %d out of range", what, n) end
+  return PROTO_BY_NUM[n] or tostring(n)
+end
+
+-- mark = N | {value = N, mask = M}: (mark & mask) == value, as conntrack -m N/M.
+local function conv_mark(v, what)
+  if type(v) == "table" then
+    local val, mask = v.value, v.mask == nil and 0xffffffff or v.mask
+    if math.type(val) ~= "integer" or math.type(mask) ~= "integer" then
+      fail(5, "filter field '%s' wants an integer or {value = N, mask = M}", what)
+    end
+    if val == val & mask and mask == 0xffffffff then return val end
+    return nil, function(x) return x & mask == val end
+  end
+  return conv_int(v, what)
 end
 
 local function conv_family(v, what)
@@ -128,13 +153,13 @@ end
 
 local TUPLE_CONV = {
   src = conv_addr, dst = conv_addr,
-  sport = conv_int, dport = conv_int, type = conv_int, code = conv_int, id = conv_int,
+  sport = conv_port, dport = conv_port, type = conv_int, code = conv_int, id = conv_int,
   packets = conv_int, bytes = conv_int, zone = conv_int,
 }
 
 local TOP_CONV = {
   family = conv_family, proto = conv_proto, protonum = conv_int, state = conv_state,
-  timeout = conv_int, mark = conv_int, zone = conv_int, id = conv_int, use = conv_int,
+  timeout = conv_int, mark = conv_mark, zone = conv_int, id = conv_int, use = conv_int,
   secmark = conv_int, secctx = conv_string, helper = conv_string, class = conv_int,
   fn = conv_string, portid = conv_int, progname = conv_string, netns = conv_string,
 }
@@ -167,8 +192,89 @@ local function set_check(key, v)
   fail(4, "filter field '%s' wants a name, a list of names or {name = boolean}", key)
 end
 
+-- The kernel leaves a zero mark and zone out of events (and a zero zone out of
+-- dumps): absent means 0, so {mark = 0} means the same for handlers and lists.
+local ZERO_WHEN_ABSENT = { mark = true, zone = true }
+
+-- src_nat / dst_nat / any_nat = true | "ADDR" | {addr = "ADDR", port = N}, as
+-- conntrack's -n / -g / -j: the entry is source- (destination-) NATed, to that
+-- address and port when given (seen in the reply tuple); any_nat: either.
+local function nat_spec(v, what)
+  if v == true then return {} end
+  if type(v) == "string" then
+    -- conntrack's forms: ADDR, ADDR:PORT, [IPV6]:PORT, IPV6
+    local a, p = v:match("^%[([^%]]+)%]:(.*)$")
+    if not a then
+      if select(2, v:gsub(":", "")) == 1 then a, p = v:match("^([^:]*):(.*)$") else a = v end
+    end
+    if p and not p:match("^%d+$") then fail(4, "filter field '%s': bad port in '%s'", what, v) end
+    v = { addr = a, port = p and math.tointeger(tonumber(p)) }
+  end
+  if type(v) ~= "table" then fail(4, "filter field '%s' wants true, an address or {addr, port}", what) end
+  local out = {}
+  if v.addr ~= nil then
+    local a = conv_string(v.addr, what .. ".addr")
+    local fam, canon = core.addr(a)
+    if not fam then fail(4, "filter field '%s': bad address '%s'", what, a) end
+    out.addr = canon
+  end
+  if v.port ~= nil then out.port = conv_port(v.port, what .. ".port") end
+  return out
+end
+
+-- One side of conntrack's filter_nat: src side compares reply.dst/dport with orig
+-- src/sport (and the wanted address/port), dst side reply.src/sport with orig dst/dport.
+local function nat_side(ev, want, src)
+  local o, r = ev.orig, ev.reply
+  if not o or not r then return false end
+  local st = ev.status or {}
+  local done = st[src and "src_nat_done" or "dst_nat_done"] or ev.status == nil
+  local ra, oa = r[src and "dst" or "src"], o[src and "src" or "dst"]
+  local rp, op = r[src and "dport" or "sport"], o[src and "sport" or "dport"]
+  local is_nat, is_pat = done and ra ~= oa, done and rp ~= op
+  local has
+  if want.addr then has = is_nat and ra == want.addr end
+  if want.port then
+    local ret = is_pat and rp == want.port
+    if want.addr and has and not ret then has = false end
+    if not want.addr and ret then has = true end
+  end
+  if not want.addr and not want.port then has = is_nat or is_pat end
+  return has or false
+end
+
+local function nat_checks(checks, spec)
+  local s, d, a = spec.src_nat, spec.dst_nat, spec.any_nat
+  if a ~= nil and (s ~= nil or d ~= nil) then
+    fail(3, "filter field 'any_nat' cannot be combined with 'src_nat' or 'dst_nat'")
+  end
+  if s ~= nil then
+    local w = nat_spec(s, "src_nat")
+    checks[#checks + 1] = function(ev) return nat_side(ev, w, true) end
+  end
+  if d ~= nil then
+    local w = nat_spec(d, "dst_nat")
+    checks[#checks + 1] = function(ev) return nat_side(ev, w, false) end
+  end
+  if a ~= nil then
+    local w = nat_spec(a, "any_nat")
+    checks[#checks + 1] = function(ev) return nat_side(ev, w, true) or nat_side(ev, w, false) end
+  end
+end
+local NAT_KEYS = { src_nat = true, dst_nat = true, any_nat = true }
+
+-- The family of a single address value ("ADDR" or "ADDR/BITS"), else nil.
+local function addr_family(v)
+  if type(v) ~= "string" then return nil end
+  return (core.addr(v:match("^([^/]+)/%d+$") or v))
+end
+
 local function tuple_checks(checks, tkey, spec, prefix)
   if type(spec) ~= "table" then fail(4, "filter field '%s' wants a table", prefix) end
+  local fs, fd = addr_family(spec.src), addr_family(spec.dst)
+  if fs and fd and fs ~= fd then
+    fail(4, "filter fields '%s.src' and '%s.dst' are of different families: nothing can match", prefix, prefix)
+  end
   for k, v in pairs(spec) do
     local conv = TUPLE_CONV[k]
     if not conv then fail(4, "unknown filter field '%s.%s'", prefix, tostring(k)) end
@@ -188,6 +294,7 @@ end
 function M.compile(spec, class)
   if type(spec) ~= "table" then fail(3, "filter must be a table, got %s", type(spec)) end
   local checks = {}
+  local nat_done = false
   local tuples, top = TUPLES[class], fields[class]
   for k, v in pairs(spec) do
     if type(k) ~= "string" then fail(3, "filter keys must be field names") end
@@ -197,10 +304,24 @@ function M.compile(spec, class)
       checks[#checks + 1] = set_check(k, v)
     elseif top[k] and not NOT_FILTERABLE[k] and TOP_CONV[k] then
       local pred, only = any_of(v, TOP_CONV[k], k)
-      checks[#checks + 1] = only ~= nil and function(ev) return ev[k] == only end
-        or function(ev) return pred(ev[k]) end
+      if ZERO_WHEN_ABSENT[k] then
+        checks[#checks + 1] = only ~= nil and function(ev) return (ev[k] or 0) == only end
+          or function(ev) return pred(ev[k] or 0) end
+      else
+        checks[#checks + 1] = only ~= nil and function(ev) return ev[k] == only end
+          or function(ev) return pred(ev[k]) end
+      end
+    elseif NAT_KEYS[k] and class == "conntrack" then
+      if not nat_done then nat_checks(checks, spec); nat_done = true end
     elseif TUPLE_CONV[k] then
       local tkey = DEFAULT_TUPLE[class]
+      if k == "src" or k == "dst" then
+        local o = k == "src" and "dst" or "src"
+        local f1, f2 = addr_family(v), addr_family(rawget(spec, o))
+        if f1 and f2 and f1 ~= f2 then
+          fail(3, "filter fields 'src' and 'dst' are of different families: nothing can match")
+        end
+      end
       tuple_checks(checks, tkey, { [k] = v }, tkey)
     else
       fail(3, "unknown filter field '%s' for %s events", k, class)

@@ -68,7 +68,7 @@ function M.spec(handlers)
   local spec, any = {}, false
   spec.protos = union(handlers, function(f) return f.proto or f.protonum end, function(x)
     if math.type(x) == "integer" then return x end
-    if type(x) == "string" then return PROTONUM[x:lower()] or math.tointeger(tonumber(x)) end
+    if type(x) == "string" then return PROTONUM[x:lower()] or core.proto_number(x:lower()) or core.proto_number(x) end
   end)
   local function addr(x)
     if type(x) ~= "string" then return nil end
@@ -79,14 +79,23 @@ function M.spec(handlers)
   end
   spec.src = families(union(handlers, function(f) return f.src or (f.orig and f.orig.src) end, addr))
   spec.dst = families(union(handlers, function(f) return f.dst or (f.orig and f.orig.dst) end, addr))
+  -- Events leave a zero mark out, and the kernel filter cannot match an absent
+  -- attribute: a value that accepts mark 0 leaves marks open. {value, mask} pairs
+  -- go as they are ((mark & mask) == value).
   spec.marks = union(handlers, function(f) return f.mark end, function(x)
-    return math.type(x) == "integer" and x or nil
+    if math.type(x) == "integer" then return x ~= 0 and { x, 0xffffffff } or nil end
+    if type(x) == "table" and math.type(x.value) == "integer" and x.value ~= 0 then
+      local m = x.mask == nil and 0xffffffff or x.mask
+      if math.type(m) == "integer" then return { x.value, m } end
+    end
   end)
   -- TCP states only when every handler is about TCP alone.
   local tcp_only = spec.protos and #spec.protos == 1 and spec.protos[1] == 6
   if tcp_only then
     spec.states = union(handlers, function(f) return f.state end, function(x)
-      return type(x) == "string" and TCP_STATE[x:upper()] or nil
+      if type(x) ~= "string" then return nil end
+      x = x:upper()
+      return TCP_STATE[x == "LISTEN" and "SYN_SENT2" or x]
     end)
   end
   for _, k in ipairs { "protos", "src", "dst", "marks", "states" } do

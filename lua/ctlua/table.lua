@@ -57,13 +57,51 @@ function M.namespaces()
   return (core.netns())
 end
 
+-- status = {name = true|false, ...} changes only the bits named: merged here with the
+-- entry's current bits (as conntrack -U -u reads the entry first), because the kernel
+-- takes a whole set, refuses (EBUSY) one that drops confirmed or assured, and never
+-- clears a bit: {name = false} is a no-op when it is off, a refusal when it is on.
+local function merge_status(t, changes)
+  local st = type(changes) == "table" and changes.status
+  if type(st) ~= "table" or rawget(st, 1) ~= nil or next(st) == nil then return changes end
+  for name, on in pairs(st) do
+    if type(name) ~= "string" or type(on) ~= "boolean" then
+      err.argerror(3, 2, "update", "status: {name = boolean} expected")
+    end
+    if STATUS_BIT[name] == nil then err.argerror(3, 2, "update", "status: unknown flag '%s'", name) end
+  end
+  local cur, msg, code = core.ct_get(t)
+  if not cur then return nil, msg, code end
+  local bits = 0
+  for name, on in pairs(cur.status or {}) do
+    if on and STATUS_BIT[name] then bits = bits | (1 << STATUS_BIT[name]) end
+  end
+  for name, on in pairs(st) do
+    local b = 1 << STATUS_BIT[name]
+    if not on and bits & b ~= 0 then
+      -- ctnetlink only ever turns status bits on: refuse rather than succeed and keep it.
+      return err.fail("status bit '" .. name .. "' is set and the kernel cannot clear it", "EOPNOTSUPP")
+    end
+    if on then bits = bits | b end
+  end
+  local c = {}
+  for k, v in pairs(changes) do c[k] = v end
+  c.status = bits
+  return c
+end
+
 --- ct.update(t, changes) -> true | nil, message, code
 -- changes: mark (+ mask: only those bits change), timeout, status, labels (+ labels_mask).
+-- status {name = true} sets a bit, the others stay; {name = false} asks that it be
+-- off (nil, message, "EOPNOTSUPP" when it is on: the kernel never clears a bit); a
+-- list of names or an integer is the whole new set.
 -- The kernel keeps labels only where the ruleset uses connlabel; its ENOSPC says
 -- so cryptically, so the message says what to do.
 function M.update(t, changes)
   use_netns(netns_of(t), "update", 2)
-  local ok, msg, code = core.ct_update(t, changes)
+  local merged, gmsg, gcode = merge_status(t, changes)
+  if not merged then return nil, gmsg, gcode end
+  local ok, msg, code = core.ct_update(t, merged)
   if ok then return ok end
   if code == "ENOSPC" and type(changes) == "table" and changes.labels ~= nil then
     msg = msg .. " (conntrack labels need a rule using connlabel in the ruleset, e.g. nft 'add rule inet filter output ct label set 127')"
@@ -75,7 +113,8 @@ end
 --- ct.delete(list) -> deleted, gone, failed, first_error_message
 -- A list of entries is deleted in batched requests (one round trip per batch).
 function M.delete(t)
-  if type(t) == "table" and rawget(t, 1) ~= nil then
+  -- An empty table is an empty list (ct.delete(ct.list(f)) when nothing matched).
+  if type(t) == "table" and (rawget(t, 1) ~= nil or next(t) == nil) then
     -- One batch per namespace, in the order each first appears.
     local groups, order = {}, {}
     for i = 1, #t do
@@ -127,7 +166,11 @@ end
 local function kernel_filter(f)
   if not f then return nil end
   local family = type(f.family) == "string" and f.family or nil
-  local mark = math.type(f.mark) == "integer" and f.mark or nil
+  local mark, markmask = math.type(f.mark) == "integer" and f.mark or nil, nil
+  if mark then markmask = 0xffffffff end
+  if type(f.mark) == "table" and math.type(f.mark.value) == "integer" then
+    mark, markmask = f.mark.value, math.type(f.mark.mask) == "integer" and f.mark.mask or 0xffffffff
+  end
   local st, stmask
   if type(f.status) == "string" and STATUS_BIT[f.status] then
     st = 1 << STATUS_BIT[f.status]; stmask = st
@@ -140,11 +183,26 @@ local function kernel_filter(f)
       if want then st = st | (1 << b) end
     end
   end
-  return family, mark, mark and 0xffffffff or nil, st, stmask
+  return family, mark, markmask, st, stmask
 end
+
+-- Keys of a list filter that choose the dump rather than match entries.
+local DUMPS = { dying = "dying", unconfirmed = "unconfirmed" }
 
 local function entries(kind, class, f, level)
   local match
+  if kind == "ct" and type(f) == "table" and (f.zero ~= nil or f.table ~= nil) then
+    local z, tbl = f.zero, f.table
+    if z ~= nil and type(z) ~= "boolean" then err.argerror(level, 1, "entries", "zero: boolean expected") end
+    if tbl ~= nil and not DUMPS[tbl] then
+      err.argerror(level, 1, "entries", "table: \"dying\" or \"unconfirmed\" expected")
+    end
+    if z and tbl then err.argerror(level, 1, "entries", "zero: only for the main table") end
+    kind = tbl and DUMPS[tbl] or z and "zero" or "ct"
+    local g = {}
+    for k, v in pairs(f) do if k ~= "zero" and k ~= "table" then g[k] = v end end
+    f = next(g) ~= nil and g or nil
+  end
   if f ~= nil then
     local ok, res = pcall(filter.compile, f, class)
     if not ok then err.argerror(level, 1, "entries", tostring(res)) end
@@ -152,8 +210,8 @@ local function entries(kind, class, f, level)
   end
   local it, msg, code
   use_netns(f and f.netns, "entries", level)
-  if kind == "ct" then
-    it, msg, code = core.dump("ct", kernel_filter(f))
+  if kind ~= "expect" then
+    it, msg, code = core.dump(kind, kernel_filter(f))
   else
     it, msg, code = core.dump("expect", f and type(f.family) == "string" and f.family or nil)
   end
@@ -187,6 +245,9 @@ local function collect(kind, class, f)
 end
 
 --- ct.list([filter]) -> array of entry tables | nil, message, code
+-- Besides match keys the filter may hold zero = true (read and zero the counters of
+-- every entry the kernel dumps, as conntrack -L -z) or table = "dying" | "unconfirmed"
+-- (those lists instead of the main table).
 function M.list(f) return collect("ct", "conntrack", f) end
 
 --- M.init(env): env.core, env.ct (ct.flush lists through ct.list), env.mode,
@@ -202,7 +263,8 @@ function M.init(env)
 
   --- ct.create(t) -> true | nil, message, code
   -- t: proto, orig tuple (t.orig or t itself), timeout; optional reply (default: orig
-  -- inverted), mark, zone, status, state (TCP), helper, labels.
+  -- inverted), mark, zone, status, state (TCP), helper, labels, src_nat / dst_nat
+  -- ("ADDR" or {addr = "ADDR", port = N}: the kernel sets the NAT binding up).
   M.create = in_netns("create", core.ct_create)
 
   M.expect = {
@@ -217,7 +279,8 @@ function M.init(env)
     --- ct.expect.get(t) -> expectation | nil, message, code (t needs tuple)
     get = in_netns("get", core.exp_get),
     --- ct.expect.create(t) -> true | nil, message, code
-    -- t: master, tuple, mask (tuple tables), timeout; helper, class, flags, zone, nat
+    -- t: master, tuple, mask (tuple tables), timeout; helper, class (needs helper),
+    -- flags, zone, fn, nat = {dir = "orig" | "reply", src, sport, ...}
     create = in_netns("create", core.exp_create),
     --- ct.expect.delete(t) -> true | nil, message, code; an expect-new event works as is
     delete = in_netns("delete", core.exp_delete),
