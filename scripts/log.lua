@@ -10,9 +10,9 @@
 --                     syslog[:PATH] or stdout (default stdout); with --json, JSON
 --                     lines to a collector
 --   and conntrack -E's filters (ctlua.ctfilter), which print conntrack events only,
---   those that match: -e NEW,UPDATES,DESTROY -p PROTO -s/-d ADDR[/BITS]
---   --sport/--dport PORT -m MARK[/MASK] -w ZONE --state STATE -u STATUS
---   -n/-g/-j [ADDR[:PORT]] -f FAMILY
+--   those that match: -e NEW,UPDATES,DESTROY, -p PROTO, -s/-d ADDR[/BITS], ports
+--   (sport, dport), -m MARK[/MASK], -w ZONE, state, -u STATUS, -n/-g/-j [ADDR[:PORT]]
+--   and -f FAMILY, each as conntrack -E takes it.
 --
 -- The sink is the handler: stdout, files, tcp, unix, udp and syslog sinks are
 -- written by the C core straight from each message (one write or send per batch
