@@ -90,8 +90,9 @@ local rates = {}
 for r, l in pairs(search) do
   local best, steps = 0, {}
   for _, s in ipairs(l) do
-    local achieved = s.count / math.max(s.gen_seconds, 1e-3)
-    local ok = s.lost == 0 and s.overruns == 0
+    -- a step whose load generator failed has no time: it proves nothing
+    local achieved = s.gen_seconds and s.count / math.max(s.gen_seconds, 1e-3) or 0
+    local ok = s.gen_seconds ~= nil and s.lost == 0 and s.overruns == 0
     steps[#steps + 1] = { rate = s.rate, achieved = achieved, generated = s.generated,
       delivered = s.delivered, lost = s.lost, overruns = s.overruns, lossless = ok }
     if ok and achieved > best then best = achieved end
