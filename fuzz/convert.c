@@ -23,7 +23,9 @@
 static const char *walker =
 	"local core = ...\n"
 	"local function walk(v) if type(v) == 'table' then for k, x in pairs(v) do walk(x) end end end\n"
-	"return function(ev) walk(ev) core.format(ev) core.format(ev, { timestamp = true }) core.json(ev) end\n";
+	"return function(ev) walk(ev) core.format(ev) core.format(ev, { timestamp = true })\n"
+	"  core.format(ev, 'extended,timestamp,id,ktimestamp,labels,userspace') core.format(ev, 'xml,timestamp')\n"
+	"  core.format(ev, 'save') core.json(ev) end\n";
 
 static lua_State *L;
 static int work;                 /* registry ref of the walker */
@@ -80,6 +82,11 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		out.n = 0;
 		format_text(&out, &ev, 0);
 		format_text(&out, &ev, FMT_TIMESTAMP);
+		/* every -o form: all words but save together, and save alone */
+		format_text(&out, &ev, FMT_TIMESTAMP | FMT_ID | FMT_EXTENDED | FMT_KTIMESTAMP |
+			    FMT_LABELS | FMT_USERSPACE);
+		format_text(&out, &ev, FMT_XML | FMT_TIMESTAMP | FMT_KTIMESTAMP | FMT_ID);
+		format_text(&out, &ev, FMT_SAVE);
 		format_json(&out, &ev);
 		lua_pushcfunction(L, to_table);
 		lua_pushlightuserdata(L, &ev);
