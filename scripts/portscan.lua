@@ -38,18 +38,10 @@ local alerts = 0
 
 -- Into the set now, from the handler of the alerting event: the scanner's next
 -- packet already meets the rule.
-local function block(src, e)
-  local set = e.family == "ipv6" and opt.block6 or opt.block
-  local ok, msg = ct.nft.add(set, src, { timeout = opt.block_for, netns = e.netns })
-  if ok then
-    ct.log.info("portscan: blocked %s in %s%s", src, set, opt.block_for and (" for " .. opt.block_for .. " s") or "")
-  else
-    ct.log.error("portscan: cannot block %s in %s: %s", src, set, msg)
-  end
-end
+local block = require("ctlua.block").source
 
 local function act(src, e)
-  if opt.block then block(src, e) end
+  if opt.block then block("portscan", opt, src, e) end
   if opt.delete or opt.mark then
     local mine = {}
     for e in ct.entries { src = src } do mine[#mine + 1] = e end

@@ -15,6 +15,7 @@
 -- Example output:
 --   2026-11-24T21:30:01.120Z WARN flood: 10.0.0.9 opens 250.0 connections/s (over 5 s)
 local ct = require "ctlua"
+local block_source = require("ctlua.block").source
 local USAGE = "usage: ctlua scripts/rate-alert.lua -- [--rate R] [--window T] [--quiet-for S] [--proto P] [--block SET] [--block6 SET6] [--block-for S]"
 local opt = require("ctlua.args").parse({ ... }, {
   rate = { "number", 100 }, window = { "number", 5 }, quiet_for = { "number" },
@@ -30,15 +31,7 @@ ct.on("new", opt.proto and { proto = opt.proto } or nil, function(e)
   if n / opt.window > opt.rate and not alerted:get(src) then
     alerted:set(src, true)
     ct.log.warn("flood: %s opens %.1f connections/s (over %g s)", src, n / opt.window, opt.window)
-    if opt.block then
-      local set = e.family == "ipv6" and opt.block6 or opt.block
-      local ok, msg = ct.nft.add(set, src, { timeout = opt.block_for, netns = e.netns })
-      if ok then
-        ct.log.info("flood: blocked %s in %s%s", src, set, opt.block_for and (" for " .. opt.block_for .. " s") or "")
-      else
-        ct.log.error("flood: cannot block %s in %s: %s", src, set, msg)
-      end
-    end
+    if opt.block then block_source("flood", opt, src, e) end
   end
 end)
 ct.every(opt.window, function() counter:prune() end)

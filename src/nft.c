@@ -229,24 +229,25 @@ static void element_cmd(lua_State *L, luaL_Buffer *b, const char *verb, int opts
 /* core.nft_add(set, element | {element, ...} [, opts]) -> true | nil, message, code
  * set: "inet filter blocklist"; opts.timeout: seconds (the set needs `flags timeout`),
  * opts.netns: the namespace (ev.netns) */
-static int nft_ladd(lua_State *L)
+static int element_op(lua_State *L, const char *verb, int with_timeout)
 {
 	int ns = ns_opt(L, 3);
 	luaL_Buffer b;
-	element_cmd(L, &b, "add", 1);
+	element_cmd(L, &b, verb, with_timeout);
 	luaL_pushresult(&b);
 	return run(L, ns, lua_tostring(L, -1), 0);
+}
+
+static int nft_ladd(lua_State *L)
+{
+	return element_op(L, "add", 1);
 }
 
 /* core.nft_delete(set, element | {element, ...} [, opts]) -> true | nil, message, code
  * ("ENOENT": not in the set) */
 static int nft_ldelete(lua_State *L)
 {
-	int ns = ns_opt(L, 3);
-	luaL_Buffer b;
-	element_cmd(L, &b, "delete", 0);
-	luaL_pushresult(&b);
-	return run(L, ns, lua_tostring(L, -1), 0);
+	return element_op(L, "delete", 0);
 }
 
 /* core.nft_run(text [, opts]) -> output (what nft prints; "" for none) | nil, message, code

@@ -433,21 +433,27 @@ static void take_address(struct sink *s, const struct addrinfo *ai)
 	s->resolved = 1;
 }
 
+/* A name's addresses came (res), or not (err): connect to the first, or say so and
+ * try again later. Both resolutions end here: the live one and the recorded one. */
+static void use_addresses(struct sink *s, const char *err, struct addrinfo *res)
+{
+	if (err) {
+		char what[300];
+		snprintf(what, sizeof(what), "cannot resolve %s", s->host);
+		failing(s, what, err);
+		retry_later(s);
+		return;
+	}
+	take_address(s, res);
+	s->kind == S_UDP ? dgram_open(s) : connect_now(s);
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
 	struct sink *s = req->data;
 	s->resolving = 0;
-	if (!s->closed) {
-		if (status < 0 || !res) {
-			char what[300];
-			snprintf(what, sizeof(what), "cannot resolve %s", s->host);
-			failing(s, what, uv_strerror(status));
-			retry_later(s);
-		} else {
-			take_address(s, res);
-			s->kind == S_UDP ? dgram_open(s) : connect_now(s);
-		}
-	}
+	if (!s->closed)
+		use_addresses(s, status < 0 || !res ? uv_strerror(status) : NULL, res);
 	uv_freeaddrinfo(res);
 	if (--s->g.open == 0)             /* the request held the group too */
 		s->g.freed(&s->g);
@@ -461,15 +467,7 @@ static void resolve(struct sink *s)
 	if (!s->live) {
 		struct addrinfo *res = NULL;
 		int rc = getaddrinfo(s->host, s->port, &hints, &res);
-		if (rc != 0 || !res) {
-			char what[300];
-			snprintf(what, sizeof(what), "cannot resolve %s", s->host);
-			failing(s, what, gai_strerror(rc));
-			retry_later(s);
-		} else {
-			take_address(s, res);
-			s->kind == S_UDP ? dgram_open(s) : connect_now(s);
-		}
+		use_addresses(s, rc != 0 || !res ? gai_strerror(rc) : NULL, res);
 		if (res)
 			freeaddrinfo(res);
 		return;
