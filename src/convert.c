@@ -932,6 +932,20 @@ static int jkey_cmp(const void *a, const void *b)
 
 static void jvalue(lua_State *L, int idx, int depth, int ranks);
 
+/* [t[1],...,t[n]]: a list (ct.array), or a table whose keys are 1..n with few holes */
+static void jarray(lua_State *L, int idx, lua_Integer n, int depth, int ranks)
+{
+	ob_lit(&out, "[");
+	for (lua_Integer i = 1; i <= n; i++) {
+		if (i > 1)
+			ob_lit(&out, ",");
+		lua_rawgeti(L, idx, i);
+		jvalue(L, lua_gettop(L), depth + 1, ranks);
+		lua_pop(L, 1);
+	}
+	ob_lit(&out, "]");
+}
+
 static void jtable(lua_State *L, int idx, int depth, int ranks)
 {
 	if (depth > 1000)
@@ -944,16 +958,7 @@ static void jtable(lua_State *L, int idx, int depth, int ranks)
 			strcmp(lua_tostring(L, -1), "array") == 0;
 		lua_pop(L, 2);
 		if (list) {
-			lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-			ob_lit(&out, "[");
-			for (lua_Integer i = 1; i <= n; i++) {
-				if (i > 1)
-					ob_lit(&out, ",");
-				lua_rawgeti(L, idx, i);
-				jvalue(L, lua_gettop(L), depth + 1, ranks);
-				lua_pop(L, 1);
-			}
-			ob_lit(&out, "]");
+			jarray(L, idx, (lua_Integer)lua_rawlen(L, idx), depth, ranks);
 			return;
 		}
 	}
@@ -1002,15 +1007,7 @@ static void jtable(lua_State *L, int idx, int depth, int ranks)
 	}
 	if (array && max > 0 && !(max > items * 2 && max > 10)) {
 		jk_top = base;
-		ob_lit(&out, "[");
-		for (lua_Integer i = 1; i <= (lua_Integer)max; i++) {
-			if (i > 1)
-				ob_lit(&out, ",");
-			lua_rawgeti(L, idx, i);
-			jvalue(L, lua_gettop(L), depth + 1, ranks);
-			lua_pop(L, 1);
-		}
-		ob_lit(&out, "]");
+		jarray(L, idx, (lua_Integer)max, depth, ranks);
 		return;
 	}
 	size_t n = jk_top - base;

@@ -285,6 +285,15 @@ local function xml(line)
   return ev
 end
 
+-- delta-time=N: the kernel's timestamps are gone from the text; keep their
+-- difference, ending at the line's time (or at N when it has none).
+local function delta_times(ev)
+  if ev.delta_time then
+    local stop = ev.time or ev.delta_time
+    ev.start, ev.stop, ev.delta_time = stop - ev.delta_time, stop, nil
+  end
+end
+
 --- parse(line) -> event table | nil, message
 -- Event lines give `event` ("new"... or "expect-new"...); lines without an event
 -- prefix (conntrack -L) give entries. A "[sec.usec]\t" prefix sets `time`.
@@ -295,10 +304,7 @@ function M.parse(line)
     local ok, err = xml(rest)
     if not ok then return nil, err end
     ev = ok
-    if ev.delta_time then
-      local stop = ev.time or ev.delta_time
-      ev.start, ev.stop, ev.delta_time = stop - ev.delta_time, stop, nil
-    end
+    delta_times(ev)
     return ev
   end
   -- "[sec.usec]\t": zero-padded (conntrack lines) or space-padded on the right
@@ -327,10 +333,8 @@ function M.parse(line)
     -- -o ktimestamp: the kernel's times, to the second
     ev.start, ev.stop, ev.delta_time = ev.kstart, ev.kstop, nil
     ev.kstart, ev.kstop = nil, nil
-  elseif ev.delta_time then
-    -- Kernel timestamps are gone from the text; keep their difference.
-    local stop = ev.time or ev.delta_time
-    ev.start, ev.stop, ev.delta_time = stop - ev.delta_time, stop, nil
+  else
+    delta_times(ev)
   end
   return ev
 end
